@@ -1,0 +1,241 @@
+"""Fuzzing the endpoint with hypothesis: whatever a client sends, a malformed request gets a 4xx (never a 5xx, never
+a 202), and a rejected request stores nothing and wakes no workflow."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import re
+import string
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from edda import EddaApp, WorkflowContext, wait_event, workflow
+from edda_asgi import create_asgi_app
+
+MAX_BODY = 16_384
+TARGET = "fuzz.target"
+CORE = {
+    "specversion",
+    "id",
+    "source",
+    "type",
+    "time",
+    "datacontenttype",
+    "dataschema",
+    "subject",
+    "data",
+    "data_base64",
+}
+FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+
+
+@workflow
+async def fuzz_waiter(ctx: WorkflowContext) -> Any:
+    return (await wait_event(ctx, TARGET)).data
+
+
+class Target:
+    def __init__(self, url: str, loop: asyncio.AbstractEventLoop, app: EddaApp, storage: Any, instance_id: str):
+        self.url, self.loop, self.app, self.storage, self.instance_id = url, loop, app, storage, instance_id
+        self.client = httpx.Client(timeout=30)
+
+    def call(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(10)
+
+    def send(self, content: bytes, headers: dict[str, str] | list[tuple[str, str]]) -> httpx.Response:
+        response = self.client.post(self.url + "/fuzz", content=content, headers=headers)
+        assert 400 <= response.status_code < 500, (response.status_code, response.text[:300])
+        if response.headers.get("content-type") == "application/json":
+            body = response.json()
+            assert set(body) == {"error", "error_type", "retryable"} and body["retryable"] is False, body
+        assert self.storage.published == 0, "a rejected request stored an event"
+        return response
+
+
+@pytest.fixture(scope="module")
+def target(kit: Any) -> Iterator[Target]:
+    storage = kit.CountingStorage()
+    app = EddaApp(service_name="fuzz", storage=storage, recovery_interval=0.05)
+    with kit.serve_in_thread(create_asgi_app(app, max_body_bytes=MAX_BODY)) as (url, loop):
+        t = Target(url, loop, app, storage, "")
+        t.instance_id = t.call(fuzz_waiter.start())
+        t.call(kit.wait_status(app, t.instance_id))
+        yield t
+        t.client.close()
+        assert t.call(kit.status_of(app, t.instance_id)) == "waiting_for_event", "a rejected request woke a workflow"
+        assert [i.instance_id for i in t.call(app.find_instances())["instances"]] == [t.instance_id]
+        assert storage.published == 0
+
+
+json_scalars = st.one_of(
+    st.none(), st.booleans(), st.integers(), st.floats(allow_nan=False, allow_infinity=False), st.text(max_size=20)
+)
+json_values = st.recursive(
+    json_scalars,
+    lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=8), inner, max_size=4)),
+    max_leaves=20,
+)
+not_a_string = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(),
+    st.floats(allow_nan=False),
+    st.lists(json_scalars, max_size=3),
+    st.dictionaries(st.text(max_size=5), json_scalars, max_size=3),
+)
+bad_extension_value = st.one_of(
+    st.none(),
+    st.floats(allow_nan=False),
+    st.integers().filter(lambda i: not -(2**31) <= i < 2**31),
+    st.lists(json_scalars, max_size=3),
+    st.dictionaries(st.text(max_size=5), json_scalars, max_size=3),
+)
+bad_extension_name = st.text(min_size=0, max_size=12).filter(
+    lambda n: not re.fullmatch(r"[a-z0-9]+", n) and n not in CORE
+)
+good_extension_name = st.from_regex(r"[a-z0-9]{1,10}", fullmatch=True).filter(lambda n: n not in CORE)
+ids = st.text(min_size=1, max_size=30)
+
+
+@st.composite
+def defective_event(draw: st.DrawFn) -> dict[str, Any]:
+    """A structured-mode event with at least one defect that makes it invalid."""
+    event: dict[str, Any] = {"specversion": "1.0", "type": TARGET, "source": draw(ids), "id": draw(ids)}
+    if draw(st.booleans()):
+        event["data"] = draw(json_values)
+    for _ in range(draw(st.integers(0, 3))):
+        event[draw(good_extension_name)] = draw(st.one_of(st.text(max_size=10), st.integers(0, 1000), st.booleans()))
+    defect = draw(st.sampled_from(["drop", "specversion", "required-type", "time", "ext-name", "ext-value", "target"]))
+    if defect == "drop":
+        del event[draw(st.sampled_from(["specversion", "type", "source", "id"]))]
+    elif defect == "specversion":
+        event["specversion"] = draw(st.one_of(not_a_string, st.text(max_size=5)).filter(lambda v: v != "1.0"))
+    elif defect == "required-type":
+        event[draw(st.sampled_from(["type", "source", "id"]))] = draw(st.one_of(not_a_string, st.just("")))
+    elif defect == "time":
+        event["time"] = draw(not_a_string)
+    elif defect == "ext-name":
+        event[draw(bad_extension_name)] = draw(st.text(max_size=5))
+    elif defect == "ext-value":
+        event[draw(good_extension_name)] = draw(bad_extension_value)
+    else:
+        event["eddainstanceid"] = draw(st.one_of(not_a_string, st.just(""), st.text(min_size=256, max_size=300)))
+    return event
+
+
+STRUCTURED = {"content-type": "application/cloudevents+json"}
+
+
+@FUZZ
+@given(body=st.binary(max_size=2000))
+def test_random_bytes(target: Target, body: bytes) -> None:
+    target.send(body, STRUCTURED)
+
+
+@FUZZ
+@given(value=json_values.filter(lambda v: not isinstance(v, dict)))
+def test_json_that_is_not_an_object(target: Target, value: Any) -> None:
+    target.send(json.dumps(value).encode(), STRUCTURED)
+
+
+@FUZZ
+@given(event=defective_event(), ascii_only=st.booleans())
+def test_defective_structured_events(target: Target, event: dict[str, Any], ascii_only: bool) -> None:
+    target.send(json.dumps(event, ensure_ascii=ascii_only).encode(), STRUCTURED)
+
+
+INVALID_UTF8 = [b"\xff", b"\xc0\x80", b"\xed\xa0\x80", b"\xe2\x82", b"\x80", b"\xf8\x88\x80\x80\x80"]
+
+
+@FUZZ
+@given(source=ids, data=json_values, junk=st.sampled_from(INVALID_UTF8), where=st.floats(0, 1))
+def test_invalid_utf8(target: Target, source: str, data: Any, junk: bytes, where: float) -> None:
+    body = json.dumps({"specversion": "1.0", "type": TARGET, "source": source, "id": "1", "data": data}).encode()
+    cut = int(len(body) * where)
+    target.send(body[:cut] + junk + body[cut:], STRUCTURED)
+
+
+header_text = st.text(alphabet=string.ascii_letters + string.digits + " -_.:/", max_size=40)
+
+
+@st.composite
+def defective_binary(draw: st.DrawFn) -> tuple[list[tuple[str, str]], bytes]:
+    headers = {"ce-specversion": "1.0", "ce-type": TARGET, "ce-source": "/fuzz", "ce-id": draw(header_text) or "x"}
+    defect = draw(st.sampled_from(["drop", "specversion", "empty", "time", "ext-name", "json-body", "huge"]))
+    body = draw(st.binary(max_size=200))
+    if defect == "drop":
+        del headers[draw(st.sampled_from(sorted(headers)))]
+    elif defect == "specversion":
+        headers["ce-specversion"] = draw(header_text.filter(lambda v: v.strip() not in ("1.0", "")))
+    elif defect == "empty":
+        headers[draw(st.sampled_from(["ce-type", "ce-source", "ce-id"]))] = ""
+    elif defect == "time":
+        headers["ce-time"] = draw(st.text(alphabet=string.ascii_letters, min_size=1, max_size=20))
+    elif defect == "ext-name":
+        name = draw(
+            st.text(alphabet=string.ascii_lowercase + "_.-", min_size=1, max_size=10).filter(lambda n: not n.isalnum())
+        )
+        headers["ce-" + name] = "x"
+    elif defect == "json-body":
+        headers["content-type"] = draw(st.sampled_from(["application/json", "text/json", "application/vnd.x+json"]))
+        body = draw(st.binary(min_size=1, max_size=200).filter(_not_json))
+    else:  # a large attribute (over the header limit, or under it but with a missing attribute)
+        headers["ce-big"] = "a" * draw(st.integers(1_000, 100_000))
+        if len(headers["ce-big"]) <= 60_000:
+            del headers["ce-id"]
+    return [(name, value.strip()) for name, value in headers.items()], body
+
+
+def _not_json(raw: bytes) -> bool:
+    try:
+        json.loads(raw.decode("utf-8"))
+    except (ValueError, RecursionError):
+        return True
+    return False
+
+
+@FUZZ
+@given(request=defective_binary())
+def test_defective_binary_events(target: Target, request: tuple[list[tuple[str, str]], bytes]) -> None:
+    headers, body = request
+    target.send(body, headers)
+
+
+@settings(FUZZ, max_examples=15)
+@given(size=st.integers(MAX_BODY + 1, 8 * MAX_BODY), chunked=st.booleans())
+def test_oversized_bodies(target: Target, size: int, chunked: bool) -> None:
+    body = json.dumps({"specversion": "1.0", "type": TARGET, "source": "s", "id": "1", "data": "x" * size}).encode()
+    content: Any = iter([body[i : i + 4096] for i in range(0, len(body), 4096)]) if chunked else body
+    response = target.client.post(target.url, content=content, headers=STRUCTURED)
+    assert response.status_code == 413
+    assert target.storage.published == 0
+
+
+content_types = st.one_of(
+    st.sampled_from(
+        [
+            "application/json",
+            "text/plain",
+            "application/cloudevents-batch+json",
+            "application/xml",
+            "multipart/form-data",
+            "application/cloudevents+protobuf",
+            "application/x-www-form-urlencoded",
+        ]
+    ),
+    st.text(alphabet=string.ascii_lowercase + "/+-.;= ", max_size=40),
+).filter(lambda ct: ct.split(";")[0].strip() != "application/cloudevents+json")
+
+
+@FUZZ
+@given(content_type=content_types, body=st.binary(max_size=200))
+def test_wrong_content_types(target: Target, content_type: str, body: bytes) -> None:
+    content_type = content_type.strip()  # header values cannot start or end with blanks
+    response = target.send(body, {"content-type": content_type} if content_type else {})
+    assert response.status_code == 415

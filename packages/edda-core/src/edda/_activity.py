@@ -1,0 +1,349 @@
+"""``@activity``: a unit of work whose result is recorded once and replayed ever after."""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import inspect
+import typing
+from collections.abc import Callable
+from typing import Any, overload
+
+from edda._context import RunState, TxScope, WorkflowContext, current_scope
+from edda._errors import error_info, rebuild_error
+from edda._registry import compensation_key, register_compensation_function
+from edda.exceptions import ConfigurationError, RetryExhaustedError, SerializationError, WorkflowCancelledException
+from edda.retry import RetryPolicy
+from edda.serialization import from_storable, restore, to_storable
+from edda.storage.records import HistoryEvent, NewHistoryEvent
+
+__all__ = ["Activity", "activity"]
+
+_ACTIVITY_RESULT_TYPES = frozenset({"ActivityCompleted", "ActivityFailed"})
+
+
+def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
+    """Type hints of ``func``, resolved even under ``from __future__ import annotations``; unresolvable ones are
+    dropped (treated as Any)."""
+    try:
+        return typing.get_type_hints(func)
+    except Exception:
+        hints = {}
+        for name, annotation in getattr(func, "__annotations__", {}).items():
+            if not isinstance(annotation, str):
+                hints[name] = annotation
+        return hints
+
+
+def encode_result(value: Any) -> tuple[dict[str, Any], bytes | None]:
+    stored = to_storable(value, path="the activity's return value")
+    if isinstance(stored, bytes):
+        return {"result": None, "result_encoding": "bytes"}, stored
+    return {"result": stored}, None
+
+
+def decode_result(event_data: dict[str, Any], payload: bytes | None, hint: Any) -> Any:
+    if event_data.get("result_encoding") == "bytes":
+        return payload
+    value = from_storable(event_data.get("result"))
+    return value if hint is Any else restore(value, hint, path="recorded result")
+
+
+class Activity:
+    """An activity function wrapped for recording and replay. Call it as ``await act(ctx, *args, **kwargs)``.
+
+    ``activity_id=`` (keyword) gives the call an explicit id; by default calls get ``name:1``, ``name:2``, ... in
+    call order. Ids are assigned when the activity is *called*, not when it is awaited, so
+    ``asyncio.gather(a(ctx, 1), a(ctx, 2))`` gets the same ids on every replay without manual ids.
+    """
+
+    def __init__(
+        self, func: Callable[..., Any], *, retry_policy: RetryPolicy | None = None, name: str | None = None
+    ) -> None:
+        if isinstance(func, Activity):
+            func = func.func
+        if not callable(func):
+            raise ConfigurationError(f"@activity needs a function, got {func!r}")
+        if retry_policy is not None and not isinstance(retry_policy, RetryPolicy):
+            raise ConfigurationError(f"retry_policy must be a RetryPolicy, got {type(retry_policy).__name__}")
+        self.func: Callable[..., Any] = func
+        self.name = name or func.__name__
+        self.retry_policy = retry_policy
+        self.is_async = inspect.iscoroutinefunction(func)
+        hints = resolve_hints(func)
+        self.return_hint = hints.get("return", Any)
+        if self.return_hint is None or self.return_hint is type(None):
+            self.return_hint = Any
+        self.compensation: Any = getattr(func, "__edda_compensation__", None)
+        if self.compensation is not None:
+            register_compensation_function(self.compensation)
+        functools.update_wrapper(self, func)  # type: ignore[arg-type]
+
+    def __repr__(self) -> str:
+        return f"<activity {self.name}>"
+
+    def __get__(self, obj: Any, objtype: Any = None) -> Any:
+        return self if obj is None else functools.partial(self.__call__, obj)
+
+    def __call__(self, ctx: WorkflowContext, *args: Any, activity_id: str | None = None, **kwargs: Any) -> Any:
+        if not isinstance(ctx, WorkflowContext):
+            raise TypeError(
+                f"Activity {self.name!r} must be called with the WorkflowContext first: "
+                f"`await {self.name}(ctx, ...)`; got {type(ctx).__name__} as the first argument."
+            )
+        if current_scope.get() is not None:
+            # Called from inside another activity: a plain call, part of the outer activity's unit of work.
+            return self._call_plain(ctx, args, kwargs)
+        run = ctx._run
+        if activity_id is not None and (not isinstance(activity_id, str) or not activity_id):
+            raise ValueError(f"activity_id must be a non-empty string, got {activity_id!r}")
+        step_id = activity_id or run.next_auto_id(self.name)
+        recorded = run.claim_step(step_id, event_types=_ACTIVITY_RESULT_TYPES, name=self.name, name_key="activity_name")
+        return self._run_step(ctx, run, step_id, recorded, args, kwargs)
+
+    async def _call_plain(self, ctx: WorkflowContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.is_async:
+            return await self.func(ctx, *args, **kwargs)
+        return await asyncio.to_thread(self.func, ctx, *args, **kwargs)
+
+    async def _run_step(
+        self,
+        ctx: WorkflowContext,
+        run: RunState,
+        step_id: str,
+        recorded: HistoryEvent | None,
+        args: tuple[Any, ...],
+        kwargs: dict[str, Any],
+    ) -> Any:
+        hooks = run.engine.hooks
+        if recorded is not None:
+            if hooks is not None:
+                await run.engine.hook("on_activity_start", run.instance_id, step_id, self.name, True)
+            if recorded.event_type == "ActivityFailed":
+                raise rebuild_error(recorded.event_data["error"])
+            result = decode_result(recorded.event_data, recorded.payload, self.return_hint)
+            if hooks is not None:
+                await run.engine.hook("on_activity_complete", run.instance_id, step_id, self.name, result, True)
+            return result
+
+        await run.check_new_step(step_id, f"activity {self.name!r}")
+        if run.cancel_requested:
+            raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+        if run.has_pending:
+            await run.flush()  # the previous result must be durable before this body runs
+            if run.cancel_requested:
+                raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+        if hooks is not None:
+            await run.engine.hook("on_activity_start", run.instance_id, step_id, self.name, False)
+        run.inflight += 1
+        try:
+            return await self._execute(ctx, run, step_id, args, kwargs)
+        finally:
+            run.inflight -= 1
+
+    async def _execute(
+        self, ctx: WorkflowContext, run: RunState, step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
+    ) -> Any:
+        engine = run.engine
+        policy = self.retry_policy or engine.default_retry_policy
+        prior = run.attempts.get(step_id, [])
+        errors: list[dict[str, Any]] = [e.event_data["error"] for e in prior]
+        attempt = len(prior)
+        first_started = engine.clock.now()
+        if prior:
+            first_started = min(first_started, prior[0].created_at)
+        while True:
+            attempt += 1
+            scope = TxScope(run.storage)
+            token = current_scope.set(scope)
+            try:
+                if self.is_async:
+                    value = await self.func(ctx, *args, **kwargs)
+                else:
+                    value = await asyncio.to_thread(self.func, ctx, *args, **kwargs)
+                try:
+                    data, payload = encode_result(value)
+                except SerializationError as exc:
+                    raise _Unstorable(exc) from exc
+            except _Unstorable as wrapped:
+                await self._rollback(scope)
+                return await self._fail(run, step_id, wrapped.error, attempt, errors, first_started, exhausted=False)
+            except Exception as exc:
+                await self._rollback(scope)
+                elapsed = (engine.clock.now() - first_started).total_seconds()
+                errors.append({"attempt": attempt, **_short_error(exc)})
+                retry = policy.is_retryable(exc)
+                delay = policy.calculate_delay(attempt) if retry else 0.0
+                if retry and policy.max_attempts is not None and attempt >= policy.max_attempts:
+                    retry = False
+                if retry and policy.max_duration is not None and elapsed + delay > policy.max_duration:
+                    retry = False
+                if not retry:
+                    exhausted = policy.is_retryable(exc)
+                    return await self._fail(run, step_id, exc, attempt, errors, first_started, exhausted=exhausted)
+                # Record the failed attempt durably, so a crash during the backoff does not reset the count.
+                await run.flush(
+                    extra=[
+                        NewHistoryEvent(
+                            step_id,
+                            "ActivityAttemptFailed",
+                            {
+                                "activity_name": self.name,
+                                "attempt": attempt,
+                                "error": errors[-1],
+                                "delay": delay,
+                            },
+                        )
+                    ]
+                )
+                await engine.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
+                await engine.clock.sleep(delay)
+                continue
+            finally:
+                current_scope.reset(token)
+            duration_ms = int((engine.clock.now() - first_started).total_seconds() * 1000)
+            data["activity_name"] = self.name
+            data["retry_metadata"] = {
+                "total_attempts": attempt,
+                "total_duration_ms": duration_ms,
+                "exhausted": False,
+                "last_error": errors[-1] if errors else None,
+                "errors": errors,
+            }
+            events = [NewHistoryEvent(step_id, "ActivityCompleted", data, payload)]
+            if self.compensation is not None:
+                events.append(self._compensation_event(step_id, args, kwargs, value))
+            if scope.tx is not None:  # business writes, history and outbox commit together
+                await run.flush(
+                    extra=events,
+                    extra_outbox=scope.outbox,
+                    extra_messages=scope.messages,
+                    extra_callbacks=scope.post_commit,
+                    tx=scope.tx,
+                )
+            else:
+                run.add_pending(events, scope.outbox, scope.post_commit, scope.messages)
+            result = decode_result(data, payload, self.return_hint)
+            await engine.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
+            return result
+
+    async def _rollback(self, scope: TxScope) -> None:
+        if scope.tx is not None:
+            await scope.tx.rollback()
+            scope.tx = None
+        scope.outbox.clear()
+        scope.messages.clear()
+        scope.messages.clear()
+        scope.post_commit.clear()
+
+    async def _fail(
+        self,
+        run: RunState,
+        step_id: str,
+        exc: BaseException,
+        attempt: int,
+        errors: list[dict[str, Any]],
+        first_started: Any,
+        *,
+        exhausted: bool,
+    ) -> Any:
+        engine = run.engine
+        duration_ms = int((engine.clock.now() - first_started).total_seconds() * 1000)
+        meta = {
+            "total_attempts": attempt,
+            "total_duration_ms": duration_ms,
+            "exhausted": exhausted,
+            "last_error": errors[-1] if errors else None,
+            "errors": errors,
+        }
+        raised: BaseException = exc
+        if exhausted:
+            raised = RetryExhaustedError(
+                f"Activity {self.name!r} failed after {attempt} attempt{'s' if attempt != 1 else ''}: "
+                f"{type(exc).__name__}: {exc}",
+                total_attempts=attempt,
+                total_duration_ms=duration_ms,
+                errors=errors,
+            )
+            raised.__cause__ = exc
+            info = error_info(raised) | {"retry_metadata": meta, "cause": error_info(exc)}
+        else:
+            info = error_info(exc)
+        run.add_pending(
+            [
+                NewHistoryEvent(
+                    step_id,
+                    "ActivityFailed",
+                    {
+                        "activity_name": self.name,
+                        "error": info,
+                        "retry_metadata": meta,
+                    },
+                )
+            ],
+            [],
+            [],
+        )
+        await engine.hook("on_activity_failed", run.instance_id, step_id, self.name, raised)
+        raise raised
+
+    def _compensation_event(
+        self, step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any
+    ) -> NewHistoryEvent:
+        from edda._compensation import bind_compensation
+
+        comp_args, comp_kwargs = bind_compensation(self.compensation, self.func, self.name, args, kwargs, result)
+        return NewHistoryEvent(
+            step_id,
+            "CompensationAttached",
+            {
+                "compensation_name": getattr(self.compensation, "__name__", str(self.compensation)),
+                "compensation_key": compensation_key(self.compensation),
+                "args": to_storable(comp_args, path="compensation argument"),
+                "kwargs": to_storable(comp_kwargs, path="compensation argument"),
+            },
+        )
+
+
+class _Unstorable(Exception):
+    def __init__(self, error: SerializationError) -> None:
+        super().__init__(str(error))
+        self.error = error
+
+
+def _short_error(exc: BaseException) -> dict[str, Any]:
+    return {"error_type": type(exc).__name__, "message": str(exc)}
+
+
+@overload
+def activity(func: Callable[..., Any], /) -> Activity: ...
+
+
+@overload
+def activity(*, retry_policy: RetryPolicy | None = None) -> Callable[[Callable[..., Any]], Activity]: ...
+
+
+def activity(func: Callable[..., Any] | None = None, /, *, retry_policy: RetryPolicy | None = None) -> Any:
+    """Declare an activity: a unit of work whose result is recorded in history and never re-executed on replay.
+
+    Async functions run on the event loop; sync functions run in a worker thread. The first parameter is the
+    :class:`WorkflowContext`. Failures are retried per ``retry_policy`` (else the app's default, else 5 attempts
+    with exponential backoff); raise :class:`edda.TerminalError` to fail at once.
+
+    Example::
+
+        @activity
+        async def reserve(ctx: WorkflowContext, item_id: str) -> dict:
+            return {"reservation_id": ...}
+
+        @activity(retry_policy=RetryPolicy(max_attempts=3))
+        def charge(ctx: WorkflowContext, amount: float) -> dict:
+            ...
+    """
+    if func is not None:
+        return Activity(func, retry_policy=retry_policy)
+
+    def decorator(f: Callable[..., Any]) -> Activity:
+        return Activity(f, retry_policy=retry_policy)
+
+    return decorator

@@ -1,0 +1,253 @@
+"""The replay engine: runs one instance from its history to its next resting point.
+
+A run re-executes the workflow function from the top. Recorded steps return their recorded outcome; new steps run
+and are recorded. The run ends when the function returns (completed), raises (compensate, then failed), is
+cancelled (compensate, then cancelled), or recurs (fresh history, same instance). A crash at any point leaves the
+history as of the last commit; the next run continues from there.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+import traceback
+from dataclasses import replace
+from typing import TYPE_CHECKING, Any
+
+from edda._compensation import call_compensation, pending_compensations
+from edda._context import RunState, StorageFault, Suspend, TxScope, WorkflowContext, current_scope
+from edda._errors import error_info, rebuild_error
+from edda._hookcall import call_hook
+from edda._registry import get_workflow
+from edda._workflow import Workflow
+from edda.exceptions import LeaseLostError, NonDeterminismError, WorkflowCancelledException
+from edda.serialization import to_storable
+from edda.storage.records import (
+    Fence,
+    HistoryEvent,
+    InstanceRecord,
+    InstanceStatus,
+    InstanceUpdate,
+    NewHistoryEvent,
+)
+
+if TYPE_CHECKING:
+    from edda._app import EddaApp
+
+logger = logging.getLogger("edda")
+
+
+class RecurSignal(BaseException):
+    """Raised by ``ctx.recur()``: restart the workflow with fresh history and new input."""
+
+    def __init__(self, kwargs: dict[str, Any]) -> None:
+        super().__init__("workflow recurs")
+        self.kwargs = kwargs
+
+
+RecurException = RecurSignal  # the seed's name
+
+
+async def recur(ctx: WorkflowContext, *args: Any, **kwargs: Any) -> None:
+    run = ctx._run
+    if current_scope.get() is not None:
+        raise RuntimeError("ctx.recur() belongs in workflow code, not inside an activity.")
+    wf = get_workflow(run.workflow_name)
+    if wf is None:
+        raise RuntimeError(f"workflow {run.workflow_name!r} is not registered")
+    params = [p.name for p in wf.params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+    if len(args) > len(params):
+        raise TypeError(f"ctx.recur() got {len(args)} positional arguments; {wf.name!r} takes {len(params)}")
+    merged = dict(zip(params, args, strict=False))
+    overlap = set(merged) & set(kwargs)
+    if overlap:
+        raise TypeError(f"ctx.recur() got multiple values for {', '.join(sorted(overlap))}")
+    merged.update(kwargs)
+    raise RecurSignal(merged)
+
+
+def _error_record(exc: BaseException) -> dict[str, Any]:
+    info = error_info(exc)
+    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    info["traceback"] = tb[-4000:]
+    return info
+
+
+class Engine:
+    """Runs instances for one app (one worker)."""
+
+    def __init__(self, app: EddaApp) -> None:
+        self.app = app
+        self.storage = app.storage
+        self.clock = app.clock
+        self.hooks = app.hooks
+        self.default_retry_policy = app.default_retry_policy
+        self.worker_id = app.worker_id
+
+    async def hook(self, name: str, *args: Any) -> None:
+        if self.hooks is not None:
+            await call_hook(self.hooks, name, *args)
+
+    async def run_post_commit(self, callback: Any) -> None:
+        try:
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("post-commit callback %r raised; the commit itself stands", callback)
+
+    async def run(self, wf: Workflow, record: InstanceRecord, history: list[HistoryEvent] | None) -> None:
+        """Run ``record`` (already claimed by this worker) until it completes, fails, is cancelled or suspends."""
+        loaded: list[HistoryEvent] = (
+            history if history is not None else await self.storage.get_history(record.instance_id)
+        )
+        while True:
+            fence = Fence(record.instance_id, self.worker_id, record.lease_epoch)
+            run = RunState(
+                self,
+                instance_id=record.instance_id,
+                workflow_name=wf.name,
+                fence=fence,
+                history=loaded,
+                cancel_requested=record.cancel_requested,
+                wait=record.wait,
+            )
+            self.app._register_run(run)
+            ctx = WorkflowContext(run)
+            try:
+                if record.status == InstanceStatus.COMPENSATING or record.cancel_requested:
+                    await self._resume_compensation(run, ctx, record)
+                    return
+                next_record = await self._run_body(wf, run, ctx, record)
+            except LeaseLostError:
+                logger.warning(
+                    "Instance %s was taken over by another worker; this worker stops running it.", record.instance_id
+                )
+                return
+            finally:
+                run.cancel_timers()
+            if next_record is None:
+                return
+            record, loaded = next_record, []
+
+    async def _run_body(
+        self, wf: Workflow, run: RunState, ctx: WorkflowContext, record: InstanceRecord
+    ) -> InstanceRecord | None:
+        try:
+            kwargs = wf.load_input(record.input_data)
+            result = await wf.func(ctx, **kwargs)
+            run.check_all_consumed()
+            if run.cancel_requested:
+                raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+            output = to_storable(result, path=f"the return value of workflow {wf.name!r}")
+        except Suspend:
+            self.app._on_suspended(run.instance_id)
+            return None
+        except RecurSignal as signal:
+            new_input = wf.prepare_input(signal.kwargs)
+            iteration = record.iteration + 1
+            await run.flush(
+                InstanceUpdate(
+                    status=InstanceStatus.RUNNING, iteration=iteration, input_data=new_input, wake_at=None, wait=None
+                )
+            )
+            return replace(record, iteration=iteration, input_data=new_input, status=InstanceStatus.RUNNING, wait=None)
+        except WorkflowCancelledException:
+            await self._compensate_and_finish(run, ctx, None, cancelled=True)
+            return None
+        except NonDeterminismError as exc:
+            # The code cannot be trusted to describe what to undo: fail without compensating, keep the history.
+            logger.error("%s", exc)
+            await self._finish(run, InstanceStatus.FAILED, _error_record(exc), exc)
+            return None
+        except (LeaseLostError, StorageFault):
+            raise
+        except Exception as exc:
+            await self._compensate_and_finish(run, ctx, exc, cancelled=False)
+            return None
+        await run.flush(
+            InstanceUpdate(
+                status=InstanceStatus.COMPLETED,
+                output_data=output,
+                completed_at=self.clock.now(),
+                wake_at=None,
+                wait=None,
+                release_lease=True,
+            )
+        )
+        self.app._notify_finished(run.instance_id)
+        await self.hook("on_workflow_complete", run.instance_id, wf.name, result)
+        return None
+
+    async def _resume_compensation(self, run: RunState, ctx: WorkflowContext, record: InstanceRecord) -> None:
+        info = record.error or {}
+        cancelled = record.cancel_requested or info.get("final_status") == InstanceStatus.CANCELLED
+        error = None if cancelled or not info else rebuild_error(info)
+        await self._compensate_and_finish(run, ctx, error, cancelled=cancelled, info=info or None)
+
+    async def _compensate_and_finish(
+        self,
+        run: RunState,
+        ctx: WorkflowContext,
+        error: BaseException | None,
+        *,
+        cancelled: bool,
+        info: dict[str, Any] | None = None,
+    ) -> None:
+        final = InstanceStatus.CANCELLED if cancelled else InstanceStatus.FAILED
+        if info is None:
+            info = _error_record(error) if error is not None else None
+        todo = pending_compensations(run.history, run.committed + run.pending)
+        if todo:
+            marker = dict(info or {}) | {"final_status": final}
+            await run.flush(InstanceUpdate(status=InstanceStatus.COMPENSATING, error=marker, wake_at=None, wait=None))
+            for registration_id, data in todo:
+                await self._run_one_compensation(run, ctx, registration_id, data)
+        await self._finish(run, final, info, error)
+
+    async def _run_one_compensation(
+        self, run: RunState, ctx: WorkflowContext, registration_id: str, data: dict[str, Any]
+    ) -> None:
+        scope = TxScope(run.storage)
+        token = current_scope.set(scope)
+        failure: BaseException | None = None
+        try:
+            await call_compensation(ctx, data)
+        except Exception as exc:
+            failure = exc
+            logger.exception("Compensation %s of instance %s failed", data.get("compensation_name"), run.instance_id)
+        finally:
+            current_scope.reset(token)
+        if failure is None:
+            event = NewHistoryEvent(
+                registration_id, "CompensationExecuted", {"compensation_name": data.get("compensation_name")}
+            )
+            await run.flush(extra=[event], extra_outbox=scope.outbox, extra_callbacks=scope.post_commit, tx=scope.tx)
+            return
+        if scope.tx is not None:
+            await scope.tx.rollback()
+        await run.flush(
+            extra=[
+                NewHistoryEvent(
+                    registration_id,
+                    "CompensationFailed",
+                    {"compensation_name": data.get("compensation_name"), "error": error_info(failure)},
+                )
+            ]
+        )
+
+    async def _finish(
+        self, run: RunState, status: str, info: dict[str, Any] | None, error: BaseException | None
+    ) -> None:
+        clean = None if info is None else {k: v for k, v in info.items() if k != "final_status"}
+        await run.flush(
+            InstanceUpdate(
+                status=status, error=clean, completed_at=self.clock.now(), wake_at=None, wait=None, release_lease=True
+            )
+        )
+        self.app._notify_finished(run.instance_id)
+        if status == InstanceStatus.CANCELLED:
+            await self.hook("on_workflow_cancelled", run.instance_id, run.workflow_name)
+        else:
+            failure = error if isinstance(error, Exception) else RuntimeError(str((info or {}).get("message")))
+            await self.hook("on_workflow_failed", run.instance_id, run.workflow_name, failure)

@@ -1,0 +1,200 @@
+"""CloudEvents into and out of workflows: ``wait_event``, ``ReceivedEvent``, ``send_event``.
+
+An event of type T is a message on channel T whose metadata holds the CloudEvents attributes. ``wait_event`` is a
+``receive`` on that channel (subscribing in broadcast mode if the workflow has not subscribed yet, so every workflow
+waiting for T gets each event of type T published while it waits); an event carrying the ``eddainstanceid``
+extension is delivered to that instance only.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import urllib.request
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from edda._context import WorkflowContext
+from edda._waits import message_payload, receive_step
+from edda.serialization import to_storable
+
+__all__ = ["EventMetadata", "ReceivedEvent", "cloudevent_parts", "send_event", "wait_event"]
+
+CORE_ATTRIBUTES = ("specversion", "type", "source", "id", "time", "datacontenttype", "dataschema", "subject")
+
+
+@dataclass(frozen=True)
+class EventMetadata:
+    """The CloudEvents context attributes of a received event."""
+
+    type: str
+    source: str
+    id: str
+    time: str | None = None
+    datacontenttype: str | None = None
+    subject: str | None = None
+    dataschema: str | None = None
+    specversion: str = "1.0"
+
+
+@dataclass(frozen=True)
+class ReceivedEvent:
+    """An event received by ``wait_event``: ``data`` (dict, bytes, or the ``model`` asked for), ``metadata``
+    (type, source, id, time, ...) and ``extensions``. The metadata fields are also attributes of the event itself
+    (``event.source`` is ``event.metadata.source``)."""
+
+    data: Any
+    metadata: EventMetadata
+    extensions: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def type(self) -> str:
+        return self.metadata.type
+
+    @property
+    def source(self) -> str:
+        return self.metadata.source
+
+    @property
+    def id(self) -> str:
+        return self.metadata.id
+
+    @property
+    def time(self) -> str | None:
+        return self.metadata.time
+
+    @property
+    def datacontenttype(self) -> str | None:
+        return self.metadata.datacontenttype
+
+    @property
+    def subject(self) -> str | None:
+        return self.metadata.subject
+
+
+async def wait_event(
+    ctx: WorkflowContext,
+    event_type: str,
+    timeout_seconds: float | None = None,
+    model: type[Any] | None = None,
+    event_id: str | None = None,
+) -> ReceivedEvent:
+    """Wait durably for a CloudEvent of ``event_type``; the worker is released meanwhile.
+
+    Args:
+        timeout_seconds: give up after this long: raises :class:`edda.EventTimeoutError` (catchable; replayed the
+            same way).
+        model: a pydantic model class to validate ``data`` into.
+        event_id: explicit step id for this wait (defaults to ``wait_event:N``).
+    """
+    event = await receive_step(
+        ctx,
+        "wait_event",
+        event_type,
+        timeout_seconds=timeout_seconds,
+        step_id=event_id,
+        counter="wait_event",
+        kind="event",
+    )
+    meta = dict(event.event_data.get("metadata") or {})
+    extensions = dict(meta.pop("extensions", None) or {})
+    data = message_payload(event)
+    if model is not None:
+        data = model.model_validate(data)
+    received = ReceivedEvent(
+        data=data,
+        metadata=EventMetadata(
+            type=meta.get("type", event_type),
+            source=meta.get("source", ""),
+            id=meta.get("id", event.event_data.get("message_id", "")),
+            time=meta.get("time"),
+            datacontenttype=meta.get("datacontenttype"),
+            subject=meta.get("subject"),
+            dataschema=meta.get("dataschema"),
+            specversion=meta.get("specversion", "1.0"),
+        ),
+        extensions=extensions,
+    )
+    run = ctx._run
+    await run.engine.hook("on_event_received", run.instance_id, event_type, data)
+    return received
+
+
+def cloudevent_parts(event: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
+    """Split a CloudEvent (the ``cloudevents`` SDK's, or a plain mapping of attributes plus ``data``) into its core
+    attributes, its extensions and its data."""
+    attributes: dict[str, Any]
+    data: Any
+    if isinstance(event, dict):
+        attributes = {str(k): v for k, v in event.items() if k not in ("data", "data_base64")}
+        data = event.get("data")
+    else:
+        getter: Any = getattr(event, "get_attributes", None)
+        raw: Any = getter() if callable(getter) else getattr(event, "_attributes", {})
+        attributes = {str(k): v for k, v in dict(raw).items()}
+        get_data: Any = getattr(event, "get_data", None)
+        data = get_data() if callable(get_data) else getattr(event, "data", None)
+    missing = [a for a in ("type", "source", "id") if not attributes.get(a)]
+    if missing:
+        raise ValueError(f"CloudEvent is missing required attribute(s): {', '.join(missing)}")
+    core = {k: attributes[k] for k in CORE_ATTRIBUTES if attributes.get(k) is not None}
+    moment = core.get("time")
+    if isinstance(moment, datetime):
+        core["time"] = moment.isoformat()
+    extensions = {k: v for k, v in attributes.items() if k not in CORE_ATTRIBUTES}
+    return core, extensions, data
+
+
+async def send_event(
+    event_type: str,
+    source: str,
+    data: Any,
+    broker_url: str | None = None,
+    datacontenttype: str | None = None,
+    *,
+    extensions: dict[str, Any] | None = None,
+) -> str:
+    """Send a CloudEvent; returns its id.
+
+    With ``broker_url`` (or the running app's ``broker_url``) it is POSTed there as a structured-mode CloudEvent.
+    Otherwise it is delivered to this app's waiting workflows directly (``app.handle_cloudevent``).
+    Not transactional: inside an activity prefer ``send_event_transactional``.
+    """
+    from edda._app import current_app
+
+    app = current_app()
+    event_id = app.ids.new_id()
+    payload = to_storable(data, path="event data")
+    attributes: dict[str, Any] = {
+        "specversion": "1.0",
+        "type": event_type,
+        "source": source,
+        "id": event_id,
+        "time": datetime.now(UTC).isoformat(),
+    }
+    attributes |= dict(extensions or {})
+    url = broker_url or app.broker_url
+    if url is None:
+        content_type = datacontenttype or (
+            "application/octet-stream" if isinstance(payload, bytes) else "application/json"
+        )
+        await app.handle_cloudevent(attributes | {"datacontenttype": content_type, "data": payload}, wait=True)
+        return event_id
+    if isinstance(payload, bytes):
+        headers = {f"ce-{k}": str(v) for k, v in attributes.items()}
+        headers["content-type"] = datacontenttype or "application/octet-stream"
+        body = payload
+    else:
+        headers = {"content-type": "application/cloudevents+json"}
+        body = json.dumps(
+            attributes | {"datacontenttype": datacontenttype or "application/json", "data": payload}
+        ).encode()
+    request = urllib.request.Request(url, data=body, headers=headers, method="POST")
+    await asyncio.to_thread(_post, request)
+    return event_id
+
+
+def _post(request: urllib.request.Request) -> None:
+    with urllib.request.urlopen(request, timeout=30) as response:
+        response.read()

@@ -1,0 +1,264 @@
+"""The storage SPI: small role protocols a backend implements.
+
+A backend is one object implementing every role below (:class:`Storage`). The engine writes through a single
+unit of work, :meth:`StepStore.commit_step`, which lets a backend batch or group-commit freely; reads are plain
+methods. ``edda.testing.storage`` checks a backend against these contracts.
+
+Why one ``commit_step`` rather than many small write methods: every engine write must be atomic with its fencing
+check and with the other writes of the same step (history + instance update + outbox). Passing the whole step as one
+typed record makes that atomicity the backend's single obvious job, and lets SQLite funnel concurrent steps through
+one writer connection and commit them together.
+"""
+
+from __future__ import annotations
+
+from contextlib import AbstractAsyncContextManager
+from datetime import datetime
+from typing import Any, Protocol, runtime_checkable
+
+from edda.storage.records import (
+    ChannelMessageRecord,
+    Fence,
+    HistoryEvent,
+    InstancePage,
+    InstanceQuery,
+    InstanceRecord,
+    InstanceUpdate,
+    NewInstance,
+    NewMessage,
+    OutboxEvent,
+    StepCommit,
+    StepOutcome,
+    StorageCapabilities,
+)
+
+__all__ = [
+    "ChannelStore",
+    "HistoryStore",
+    "InstanceStore",
+    "LeaseStore",
+    "OutboxStore",
+    "StepStore",
+    "Storage",
+    "Transaction",
+    "TransactionManager",
+    "WorkerRegistry",
+]
+
+
+@runtime_checkable
+class Transaction(Protocol):
+    """An open database transaction that user code may share (``ctx.session``)."""
+
+    @property
+    def session(self) -> Any:
+        """The backend's session object (a SQLAlchemy ``AsyncSession`` for SQL storage).
+
+        Raises:
+            RuntimeError: the backend has no sessions (``capabilities.sessions`` is false).
+        """
+        ...
+
+    def savepoint(self) -> AbstractAsyncContextManager[None]:
+        """A nested transaction: rolled back alone if its block raises."""
+        ...
+
+    async def commit(self) -> None:
+        """Commit everything done in the transaction (session writes and ``commit_step(tx=...)``)."""
+        ...
+
+    async def rollback(self) -> None:
+        """Discard everything done in the transaction. Safe to call after a failed commit."""
+        ...
+
+
+class TransactionManager(Protocol):
+    def begin(self) -> Transaction:
+        """A new transaction, synchronously and without I/O: the connection is taken on first use.
+
+        This is what lets ``ctx.session`` (a plain property) open the activity's transaction lazily, so activities
+        that never touch the session cost no interactive transaction.
+        """
+        ...
+
+    def transaction(self) -> AbstractAsyncContextManager[Transaction]:
+        """``begin()`` as a block: committed when the block exits normally, rolled back if it raises."""
+        ...
+
+
+class InstanceStore(Protocol):
+    async def create_instance(self, new: NewInstance) -> tuple[InstanceRecord, bool]:
+        """Create the instance, owned by ``new.owner_id`` with lease epoch 1.
+
+        Returns:
+            The stored record and ``True``, or the already existing record with that id and ``False`` (nothing
+            is changed then: starting twice with one id is idempotent).
+        """
+        ...
+
+    async def get_instance(self, instance_id: str) -> InstanceRecord | None: ...
+
+    async def find_instances(self, query: InstanceQuery) -> InstancePage:
+        """Instances matching every given filter, newest first (``created_at``, then ``instance_id``, descending).
+
+        ``workflow_name`` and ``instance_id`` match case-insensitive substrings (``%`` and ``_`` are literal);
+        ``input_filters`` are ``(dotted.path, scalar)`` pairs matched exactly against ``input_data``;
+        ``cursor`` continues after the last row of the previous page.
+        """
+        ...
+
+    async def request_cancel(self, instance_id: str, *, now: datetime) -> InstanceRecord | None:
+        """Durably flag an unfinished instance for cancellation. Returns the record after the change (unchanged if
+        it is finished), or ``None`` if it does not exist."""
+        ...
+
+
+class HistoryStore(Protocol):
+    async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
+        """The history of one iteration (default: the instance's current one), in ``seq`` order."""
+        ...
+
+
+class StepStore(Protocol):
+    async def commit_step(self, commit: StepCommit, *, tx: Transaction | None = None) -> StepOutcome:
+        """Apply ``commit`` atomically, in ``tx`` if given (then it commits with ``tx``).
+
+        Raises:
+            edda.exceptions.LeaseLostError: the fence no longer holds; nothing was written.
+            edda.exceptions.PayloadTooLargeError: a value exceeds ``capabilities.max_payload_bytes``; nothing written.
+            edda.exceptions.ChannelModeConflictError: a ``Subscribe`` names a mode other than the channel's current
+                one (broadcast vs competing); nothing written.
+        """
+        ...
+
+
+class LeaseStore(Protocol):
+    async def claim_instance(
+        self, instance_id: str, *, worker_id: str, now: datetime, lease_expires_at: datetime
+    ) -> InstanceRecord | None:
+        """Take the lease of an unfinished instance that is unowned, expired, or already ``worker_id``'s.
+
+        Bumps ``lease_epoch``. Returns the claimed record, or ``None`` if it is finished, owned by a live lease, or
+        missing.
+        """
+        ...
+
+    async def claim_runnable(
+        self, *, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
+    ) -> list[InstanceRecord]:
+        """Claim up to ``limit`` unfinished instances that need a worker: unowned or expired, and either active
+        (running/compensating), flagged for cancellation, or waiting with ``wake_at <= now``."""
+        ...
+
+    async def renew_leases(self, fences: list[Fence], *, lease_expires_at: datetime) -> set[str]:
+        """Extend the leases still held as fenced. Returns the instance ids whose lease was renewed."""
+        ...
+
+    async def release_foreign_leases(self, *, worker_id: str) -> int:
+        """Clear every lease not held by ``worker_id`` (single-process takeover after a crash). Returns how many."""
+        ...
+
+
+class ChannelStore(Protocol):
+    """Channel messages. A message is *deliverable* to instance I on channel C when it is on C and either targeted at
+    I and not yet delivered, or untargeted and I's subscription to C is broadcast (seq after I's cursor) or competing
+    (not yet claimed by anyone). Publishing and receiving on one channel are serialized, so no wake-up is lost."""
+
+    async def publish(self, message: NewMessage, *, now: datetime) -> tuple[ChannelMessageRecord, tuple[str, ...]]:
+        """Store ``message`` and wake its waiting receivers: the target of a direct message; every waiting broadcast
+        subscriber; for competing channels the longest-waiting subscribers, at least one per undelivered message.
+        Waking sets the instance's ``wake_at`` to ``now`` so any worker can claim it.
+
+        Returns:
+            The stored message and the ids of the instances woken.
+        """
+        ...
+
+    async def receive_or_wait(
+        self, commit: StepCommit, *, channel: str, step_id: str, wait: InstanceUpdate | None
+    ) -> ChannelMessageRecord | None:
+        """Atomically, under ``commit.fence``: apply ``commit`` (its subscriptions first), then take the first
+        deliverable message for the instance on ``channel`` (oldest ``seq``), if any.
+
+        If there is no subscription to ``channel``, one is created first with the channel's mode (broadcast if it
+        has none). Taking marks the message delivered for this instance (claims it, or advances the broadcast
+        cursor) and appends history entry ``(step_id, "MessageReceived", {"channel", "message_id", "seq", "data",
+        "metadata", "published_at", "target_instance_id"})`` (``data`` ``None`` and the bytes in ``payload`` when
+        the message is bytes). If nothing is deliverable, ``wait`` (if given) is applied instead and the instance is
+        recorded as waiting on ``channel``, so ``publish`` wakes it.
+        """
+        ...
+
+    async def cleanup_messages(self, *, older_than: datetime) -> int:
+        """Delete messages published before ``older_than`` that are delivered (competing/direct: claimed; broadcast:
+        every current subscriber's cursor is past them). Returns how many were deleted."""
+        ...
+
+
+class WorkerRegistry(Protocol):
+    async def register_worker(self, worker_id: str) -> None:
+        """Tie ``worker_id``'s liveness to this storage's connection (where ``detects_dead_workers``)."""
+        ...
+
+    async def unregister_worker(self, worker_id: str) -> None: ...
+
+    async def next_wake_at(self) -> datetime | None:
+        """The earliest ``wake_at`` of an unfinished, unowned instance, or ``None``."""
+        ...
+
+
+class OutboxStore(Protocol):
+    """The transactional outbox (rows are written by ``commit_step``; relayers send them)."""
+
+    async def list_outbox(self, *, status: str | None = None, limit: int = 100) -> list[OutboxEvent]:
+        """Outbox events in ``seq`` order, optionally only those with ``status``."""
+        ...
+
+    async def claim_outbox(
+        self, *, worker_id: str, now: datetime, claim_expires_at: datetime, limit: int
+    ) -> list[OutboxEvent]:
+        """Claim up to ``limit`` pending events to send, in ``seq`` order.
+
+        An event is claimable when it is pending, due (``next_attempt_at`` unset or past), not claimed by a live
+        claim (``claim_expires_at`` in the future), and the oldest pending event of its instance, so events of one
+        instance are sent in order and one stuck event holds back the later ones of the same instance only.
+        Concurrent claimers never get the same event.
+        """
+        ...
+
+    async def finish_outbox(
+        self, event_id: str, *, worker_id: str, status: str, now: datetime, error: str | None = None
+    ) -> bool:
+        """Record the outcome of sending a claimed event: ``published``, ``failed`` or ``expired``; releases the
+        claim and counts the attempt. Returns False (and changes nothing) if ``worker_id`` no longer holds it."""
+        ...
+
+    async def retry_outbox(self, event_id: str, *, worker_id: str, error: str, next_attempt_at: datetime) -> bool:
+        """A send failed transiently: count the attempt, record ``error``, release the claim and make the event due
+        again at ``next_attempt_at``. Returns False if ``worker_id`` no longer holds it."""
+        ...
+
+
+@runtime_checkable
+class Storage(
+    InstanceStore,
+    HistoryStore,
+    StepStore,
+    LeaseStore,
+    ChannelStore,
+    WorkerRegistry,
+    OutboxStore,
+    TransactionManager,
+    Protocol,
+):
+    """Everything the engine needs from a backend."""
+
+    capabilities: StorageCapabilities
+
+    async def initialize(self) -> None:
+        """Connect and prepare the schema. Idempotent."""
+        ...
+
+    async def close(self) -> None:
+        """Release connections. Idempotent."""
+        ...

@@ -1,0 +1,314 @@
+"""Channel messaging as statement generators: subscriptions, publishing (with wake-ups), delivery, cleanup.
+
+Semantics are those of ``InMemoryStorage``: a subscription has a mode (``broadcast``: every message published after
+subscribing, tracked by a per-subscriber cursor; ``competing``: each untargeted message to one subscriber, claimed;
+``direct``: only messages targeted at the instance); the channel's mode is that of its non-direct subscriptions.
+
+Publishing and receiving on one channel are serialized so no wake-up is lost: on PostgreSQL and MySQL every operation
+touching channels first upserts and locks their rows in ``edda_channels`` (in name order, so two operations never
+wait on each other crosswise); on SQLite the single writer already serializes them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Generator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any
+
+from edda.exceptions import ChannelModeConflictError
+from edda.storage.records import FINISHED_STATUSES, WAITING_STATUSES, ChannelMessageRecord, NewMessage, Subscribe
+from edda_storage_sql._codec import PayloadGuard, decode_json, encode_json
+from edda_storage_sql._dialects import Dialect, to_utc
+from edda_storage_sql._rows import MESSAGE_COLUMNS
+from edda_storage_sql._sql import Execute, Op, Query, Sql, Statement
+
+__all__ = [
+    "EncodedMessage",
+    "check_modes",
+    "cleanup_messages",
+    "encode_message",
+    "find_deliverable",
+    "lock_channels",
+    "publish",
+    "publish_steps",
+    "subscribe",
+    "unsubscribe",
+]
+
+Steps = Generator[Statement, Any, Any]
+
+_FINISHED = "(" + ", ".join(f"'{s}'" for s in sorted(FINISHED_STATUSES)) + ")"
+_WAITING = "(" + ", ".join(f"'{s}'" for s in sorted(WAITING_STATUSES)) + ")"
+
+_CHANNEL_MODE = Sql("SELECT mode FROM edda_channel_subscriptions WHERE channel = :channel AND mode <> 'direct' LIMIT 1")
+_GET_SUBSCRIPTION = Sql(
+    "SELECT mode, cursor_seq FROM edda_channel_subscriptions WHERE instance_id = :instance_id AND channel = :channel"
+)
+_LAST_SEQ = Sql("SELECT COALESCE(MAX(seq), 0) FROM edda_channel_messages WHERE channel = :channel")
+_INSERT_SUBSCRIPTION = Sql(
+    "INSERT INTO edda_channel_subscriptions (instance_id, channel, mode, cursor_seq, waiting_since) "
+    "VALUES (:instance_id, :channel, :mode, :cursor_seq, NULL)"
+)
+_RESET_SUBSCRIPTION = Sql(
+    "UPDATE edda_channel_subscriptions SET mode = :mode, cursor_seq = :cursor_seq, waiting_since = NULL "
+    "WHERE instance_id = :instance_id AND channel = :channel"
+)
+_DELETE_SUBSCRIPTION = Sql(
+    "DELETE FROM edda_channel_subscriptions WHERE instance_id = :instance_id AND channel = :channel"
+)
+_MESSAGE_VALUES = (
+    "(message_id, channel, data, data_bytes, metadata, target_instance_id, published_at) VALUES (:message_id, "
+    ":channel, :data, :data_bytes, :metadata, :target_instance_id, :published_at)"
+)
+_INSERT_MESSAGE_RETURNING = Sql(f"INSERT INTO edda_channel_messages {_MESSAGE_VALUES} RETURNING seq")
+_INSERT_MESSAGE = Sql(f"INSERT INTO edda_channel_messages {_MESSAGE_VALUES}")
+_LAST_INSERT_ID = Sql("SELECT LAST_INSERT_ID()")
+_WAITING_SUBSCRIBERS = Sql(
+    "SELECT instance_id, mode FROM edda_channel_subscriptions WHERE channel = :channel AND waiting_since IS NOT NULL "
+    "ORDER BY waiting_since, instance_id"
+)
+_UNCLAIMED = Sql(
+    "SELECT COUNT(*) FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
+    "AND claimed_by IS NULL"
+)
+_FIND = {
+    "broadcast": "(target_instance_id = :instance_id OR (target_instance_id IS NULL AND seq > :cursor_seq))",
+    "competing": "(target_instance_id = :instance_id OR target_instance_id IS NULL)",
+    "direct": "target_instance_id = :instance_id",
+}
+_CLAIM_MESSAGE = Sql("UPDATE edda_channel_messages SET claimed_by = :instance_id WHERE seq = :seq")
+_ADVANCE_CURSOR = Sql(
+    "UPDATE edda_channel_subscriptions SET cursor_seq = :seq, waiting_since = NULL "
+    "WHERE instance_id = :instance_id AND channel = :channel"
+)
+_SET_WAITING = Sql(
+    "UPDATE edda_channel_subscriptions SET waiting_since = :waiting_since "
+    "WHERE instance_id = :instance_id AND channel = :channel"
+)
+_COMPETING_SUB = (
+    "EXISTS (SELECT 1 FROM edda_channel_subscriptions s WHERE s.channel = edda_channel_messages.channel "
+    "AND s.mode = 'competing')"
+)
+_CLEANUP = Sql(
+    "DELETE FROM edda_channel_messages WHERE published_at < :older_than AND ("
+    f"((target_instance_id IS NOT NULL OR {_COMPETING_SUB}) AND claimed_by IS NOT NULL) "
+    f"OR (target_instance_id IS NULL AND NOT {_COMPETING_SUB} AND NOT EXISTS (SELECT 1 FROM "
+    "edda_channel_subscriptions s WHERE s.channel = edda_channel_messages.channel AND s.mode = 'broadcast' "
+    "AND s.cursor_seq < edda_channel_messages.seq)))"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class EncodedMessage:
+    """A :class:`NewMessage` with its data validated and encoded."""
+
+    message: NewMessage
+    data: str | None
+    data_bytes: bytes | None
+    metadata: str
+
+
+def encode_message(guard: PayloadGuard, message: NewMessage) -> EncodedMessage:
+    """Validate the message's data against the payload limit and encode it.
+
+    Raises:
+        PayloadTooLargeError: the data is over the limit.
+    """
+    data, data_bytes = guard.data(message.data)
+    return EncodedMessage(message, data, data_bytes, encode_json(dict(message.metadata))[0])
+
+
+@lru_cache(maxsize=64)
+def _in_list(prefix: str, count: int) -> str:
+    return ", ".join(f":{prefix}{i}" for i in range(count))
+
+
+@lru_cache(maxsize=64)
+def _lock_sql(dialect: str, count: int) -> Sql:
+    if dialect == "postgresql":
+        return Sql(
+            "INSERT INTO edda_channels (channel) SELECT c FROM unnest(CAST(:channels AS text[])) AS t(c) ORDER BY c "
+            "ON CONFLICT (channel) DO UPDATE SET channel = EXCLUDED.channel"
+        )
+    values = ", ".join(f"(:ch{i})" for i in range(count))
+    return Sql(f"INSERT INTO edda_channels (channel) VALUES {values} ON DUPLICATE KEY UPDATE channel = channel")
+
+
+def lock_channels(d: Dialect, channels: Sequence[str]) -> Steps:
+    """Create (if new) and row-lock the channels, in name order, until the transaction ends. No-op on SQLite."""
+    if d.name == "sqlite" or not channels:
+        return
+    names = sorted(set(channels))
+    if d.name == "postgresql":
+        yield Execute(_lock_sql("postgresql", 0), {"channels": names})
+    else:
+        yield Execute(_lock_sql("mysql", len(names)), {f"ch{i}": c for i, c in enumerate(names)})
+
+
+def _channel_mode(channel: str) -> Steps:
+    rows = yield Query(_CHANNEL_MODE, {"channel": channel})
+    return rows[0][0] if rows else None
+
+
+def check_modes(subscriptions: Sequence[Any]) -> Steps:
+    """Raise :class:`ChannelModeConflictError` if a ``Subscribe`` asks for another mode than its channel's."""
+    for change in subscriptions:
+        if isinstance(change, Subscribe) and change.mode not in (None, "direct"):
+            current = yield from _channel_mode(change.channel)
+            if current is not None and current != change.mode:
+                raise ChannelModeConflictError(
+                    f"Channel {change.channel!r} is already used in {current!r} mode; it cannot also be "
+                    f"subscribed in {change.mode!r} mode. Use one mode per channel (or another channel name)."
+                )
+
+
+def subscribe(instance_id: str, channel: str, mode: str | None) -> Steps:
+    """Subscribe (or keep the subscription of the same mode). Returns the subscription's ``(mode, cursor)``."""
+    key = {"instance_id": instance_id, "channel": channel}
+    rows = yield Query(_GET_SUBSCRIPTION, key)
+    if rows and (mode is None or rows[0][0] == mode):
+        return rows[0][0], int(rows[0][1])
+    resolved = mode or (yield from _channel_mode(channel)) or "broadcast"
+    cursor = int((yield Query(_LAST_SEQ, {"channel": channel}))[0][0])
+    params = {**key, "mode": resolved, "cursor_seq": cursor}
+    yield Execute(_RESET_SUBSCRIPTION if rows else _INSERT_SUBSCRIPTION, params)
+    return resolved, cursor
+
+
+def unsubscribe(instance_id: str, channel: str) -> Steps:
+    yield Execute(_DELETE_SUBSCRIPTION, {"instance_id": instance_id, "channel": channel})
+
+
+@lru_cache(maxsize=64)
+def _wake_sql(count: int, returning: bool) -> Sql:
+    ids = _in_list("id", count)
+    tail = " RETURNING instance_id" if returning else ""
+    return Sql(f"UPDATE edda_instances SET wake_at = :now WHERE instance_id IN ({ids}) AND status IN {_WAITING}{tail}")
+
+
+@lru_cache(maxsize=64)
+def _lock_waiting_sql(count: int) -> Sql:
+    ids = _in_list("id", count)
+    return Sql(
+        f"SELECT instance_id FROM edda_instances WHERE instance_id IN ({ids}) AND status IN {_WAITING} FOR UPDATE"
+    )
+
+
+def publish_steps(d: Dialect, m: EncodedMessage, now: datetime) -> Steps:
+    """Store the message and wake its waiting receivers. Returns ``(record, woken ids)``; channel already locked."""
+    message = m.message
+    params = {
+        "message_id": message.message_id,
+        "channel": message.channel,
+        "data": m.data,
+        "data_bytes": m.data_bytes,
+        "metadata": m.metadata,
+        "target_instance_id": message.target_instance_id,
+        "published_at": d.ts_in(now),
+    }
+    if d.returning:
+        seq = (yield Query(_INSERT_MESSAGE_RETURNING, params))[0][0]
+    else:
+        yield Execute(_INSERT_MESSAGE, params)
+        seq = (yield Query(_LAST_INSERT_ID, {}))[0][0]
+    record = ChannelMessageRecord(
+        seq=int(seq),
+        message_id=message.message_id,
+        channel=message.channel,
+        data=m.data_bytes if m.data_bytes is not None else decode_json(m.data),
+        metadata=decode_json(m.metadata),
+        published_at=to_utc(now),
+        target_instance_id=message.target_instance_id,
+    )
+    waiting = yield Query(_WAITING_SUBSCRIBERS, {"channel": message.channel})
+    if message.target_instance_id is not None:
+        targets = [row[0] for row in waiting if row[0] == message.target_instance_id]
+    else:
+        broadcast = [row[0] for row in waiting if row[1] == "broadcast"]
+        competing = [row[0] for row in waiting if row[1] == "competing"]
+        if competing:
+            unclaimed = int((yield Query(_UNCLAIMED, {"channel": message.channel}))[0][0])
+            competing = competing[:unclaimed]
+        targets = broadcast + competing
+    targets = list(dict.fromkeys(targets))
+    if not targets:
+        return record, []
+    ids = {f"id{i}": iid for i, iid in enumerate(targets)}
+    if d.returning:
+        rows = yield Query(_wake_sql(len(targets), True), {"now": d.ts_in(now), **ids})
+    else:
+        rows = yield Query(_lock_waiting_sql(len(targets)), ids)
+        if rows:
+            yield Execute(_wake_sql(len(targets), False), {"now": d.ts_in(now), **ids})
+    woken = {row[0] for row in rows}
+    return record, [iid for iid in targets if iid in woken]
+
+
+def publish(d: Dialect, m: EncodedMessage, now: datetime) -> Op[tuple[ChannelMessageRecord, tuple[str, ...]]]:
+    """``publish``: store a message and wake its receivers, serialized with receives on the channel."""
+
+    def steps() -> Steps:
+        yield from lock_channels(d, [m.message.channel])
+        record, woken = yield from publish_steps(d, m, now)
+        return record, tuple(woken)
+
+    return Op(steps())
+
+
+@lru_cache(maxsize=8)
+def _find_sql(mode: str) -> Sql:
+    condition = _FIND.get(mode, _FIND["direct"])
+    return Sql(
+        f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND claimed_by IS NULL AND "
+        f"{condition} ORDER BY seq LIMIT 1"
+    )
+
+
+def find_deliverable(instance_id: str, channel: str, mode: str, cursor: int) -> Steps:
+    """The first message deliverable to the instance on the channel (oldest first), as a row, or ``None``."""
+    params: dict[str, Any] = {"channel": channel, "instance_id": instance_id}
+    if mode == "broadcast":
+        params["cursor_seq"] = cursor
+    rows = yield Query(_find_sql(mode), params)
+    return rows[0] if rows else None
+
+
+def take(instance_id: str, channel: str, mode: str, seq: int, targeted: bool) -> Steps:
+    """Mark a found message delivered to the instance: claim it, or move the broadcast cursor past it."""
+    key = {"instance_id": instance_id, "channel": channel}
+    if targeted or mode == "competing":
+        yield Execute(_CLAIM_MESSAGE, {"instance_id": instance_id, "seq": seq})
+        yield Execute(_SET_WAITING, {**key, "waiting_since": None})
+    else:
+        yield Execute(_ADVANCE_CURSOR, {**key, "seq": seq})
+
+
+def set_waiting(d: Dialect, instance_id: str, channel: str, now: datetime) -> Steps:
+    yield Execute(_SET_WAITING, {"instance_id": instance_id, "channel": channel, "waiting_since": d.ts_in(now)})
+
+
+def cleanup_messages(d: Dialect, older_than: datetime) -> Op[int]:
+    """``cleanup_messages``: delete delivered messages published before ``older_than``."""
+
+    def steps() -> Steps:
+        return int((yield Execute(_CLEANUP, {"older_than": d.ts_in(older_than)})))
+
+    return Op(steps(), autocommit=True)
+
+
+_NEXT_WAKE = Sql(
+    f"SELECT MIN(wake_at) FROM edda_instances WHERE wake_at IS NOT NULL AND owner_id IS NULL "
+    f"AND status NOT IN {_FINISHED}"
+)
+
+
+def next_wake_at(d: Dialect) -> Op[datetime | None]:
+    """``next_wake_at``: the earliest wake-up of an unfinished, unowned instance."""
+
+    def steps() -> Steps:
+        rows = yield Query(_NEXT_WAKE, {})
+        return d.ts_out(rows[0][0]) if rows else None
+
+    return Op(steps(), autocommit=True)

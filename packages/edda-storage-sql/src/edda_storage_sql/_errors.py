@@ -1,0 +1,108 @@
+"""Classifying driver errors: lost connections become ``StorageUnavailableError``; deadlocks are retried.
+
+The engine reacts to :class:`~edda.exceptions.StorageUnavailableError` by re-claiming and replaying, so every
+connection-level failure (server restarted, backend terminated, network gone) must surface as that type, and the
+message must name the database without echoing its URL (which may hold a password).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import exc as sa_exc
+
+from edda.exceptions import StorageUnavailableError
+from edda_storage_sql._url import DatabaseTarget
+
+__all__ = ["is_conflict", "is_disconnect", "is_duplicate_key", "unavailable"]
+
+# SQLSTATE: 08xxx connection exceptions; 57P01-03 admin/crash shutdown, cannot connect now.
+_PG_DISCONNECT_STATES = frozenset({"57P01", "57P02", "57P03"})
+_PG_CONFLICT_STATES = frozenset({"40001", "40P01"})
+# MySQL client/server error codes meaning the connection is unusable.
+_MYSQL_DISCONNECT_CODES = frozenset({1053, 1152, 1153, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031})
+_MYSQL_CONFLICT_CODES = frozenset({1205, 1213})
+_SQLITE_UNAVAILABLE = ("unable to open database file", "disk i/o error", "database is locked", "readonly database")
+
+
+def _causes(exc: BaseException) -> list[BaseException]:
+    chain: list[BaseException] = []
+    current: BaseException | None = exc
+    while current is not None and current not in chain and len(chain) < 6:
+        chain.append(current)
+        if isinstance(current, sa_exc.DBAPIError) and current.orig is not None:
+            current = current.orig
+        else:
+            current = current.__cause__
+    return chain
+
+
+def _mysql_code(exc: BaseException) -> int | None:
+    if type(exc).__module__.split(".")[0] not in ("pymysql", "aiomysql"):
+        return None
+    args: tuple[Any, ...] = exc.args
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def is_disconnect(exc: BaseException) -> bool:
+    """Whether ``exc`` means the database connection is gone (the pool should drop it)."""
+    for err in _causes(exc):
+        if isinstance(err, sa_exc.DBAPIError) and err.connection_invalidated:
+            return True
+        if isinstance(err, ConnectionError | TimeoutError) or type(err) is OSError:
+            return True
+        state = getattr(err, "sqlstate", None)
+        if isinstance(state, str) and (state.startswith("08") or state in _PG_DISCONNECT_STATES):
+            return True
+        code = _mysql_code(err)
+        if code is not None and (code in _MYSQL_DISCONNECT_CODES or (code == 0 and "Interface" in type(err).__name__)):
+            return True
+        name = type(err).__name__
+        text = str(err).lower()
+        if name in ("ConnectionDoesNotExistError", "InterfaceError") and (
+            "connection is closed" in text or "connection was closed" in text or "not connected" in text
+        ):
+            return True
+    return False
+
+
+def is_conflict(exc: BaseException) -> bool:
+    """Whether ``exc`` is a deadlock or serialization failure (the transaction was rolled back; retry it)."""
+    for err in _causes(exc):
+        if getattr(err, "sqlstate", None) in _PG_CONFLICT_STATES:
+            return True
+        if _mysql_code(err) in _MYSQL_CONFLICT_CODES:
+            return True
+    return False
+
+
+def is_duplicate_key(exc: BaseException) -> bool:
+    """Whether ``exc`` is a MySQL duplicate-key error (1062)."""
+    return any(_mysql_code(err) == 1062 for err in _causes(exc))
+
+
+def is_sqlite_unavailable(exc: BaseException) -> bool:
+    """Whether ``exc`` is a SQLite error about the file itself (missing directory, I/O, locked by another process)."""
+    return isinstance(exc, sqlite3.OperationalError) and any(s in str(exc).lower() for s in _SQLITE_UNAVAILABLE)
+
+
+def _reason(exc: BaseException, target: DatabaseTarget) -> str:
+    err = exc.orig if isinstance(exc, sa_exc.DBAPIError) and exc.orig is not None else exc
+    text = " ".join(str(err).split()) or type(err).__name__
+    password = target.url.password
+    if password:
+        text = text.replace(str(password), "***")
+    if len(text) > 300:
+        text = text[:297] + "..."
+    return f"{type(err).__name__}: {text}"
+
+
+def unavailable(target: DatabaseTarget, exc: BaseException, *, doing: str) -> StorageUnavailableError:
+    """A :class:`StorageUnavailableError` for ``exc`` naming dialect, host and port but never the URL."""
+    hint = ""
+    if isinstance(exc, sqlite3.OperationalError) and "locked" in str(exc).lower():
+        hint = " Another process holds a write lock on the file; Edda's SQLite storage expects one process."
+    elif target.dialect != "sqlite":
+        hint = " Check that the server is running and reachable, and the credentials and database name."
+    return StorageUnavailableError(f"Cannot {doing} the {target.describe()} ({_reason(exc, target)}).{hint}")

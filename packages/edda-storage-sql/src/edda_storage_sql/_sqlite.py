@@ -1,0 +1,162 @@
+"""SQLite connections: the writer (shared by the group-commit thread and SQLAlchemy) and a pool of readers.
+
+The writer connection is opened by aiosqlite through SQLAlchemy's ``async_creator`` into a pool of size one, so that
+interactive transactions can hand user code a real ``AsyncSession`` on it; a ``sqlite3.Connection`` subclass passed
+as ``factory=`` captures the very same connection object for the writer thread. The two never use it at the same
+time: whoever has it checked out of the pool owns it (see :mod:`edda_storage_sql._writer`). Reads use their own
+connections (WAL lets them run beside the writer); an in-memory database has only the writer connection, so its
+reads queue there too.
+
+Durability: WAL with ``synchronous=FULL`` (each commit is fsynced; survives power loss, not only process crashes).
+Measured here: ~0.13 ms per commit against ~0.05 ms with ``NORMAL``; group commit amortizes the fsync under load.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import queue
+import sqlite3
+import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from sqlalchemy import event
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
+from sqlalchemy.pool import AsyncAdaptedQueuePool
+
+from edda_storage_sql._url import DatabaseTarget
+
+__all__ = ["BUSY_TIMEOUT_S", "SQLiteLink", "SQLiteReaders", "configure_writer", "open_writer_engine", "probe"]
+
+T = TypeVar("T")
+BUSY_TIMEOUT_S = 30.0
+READERS = 4
+
+
+def open_writer_engine(target: DatabaseTarget, *, echo: bool) -> tuple[AsyncEngine, list[sqlite3.Connection]]:
+    """An engine whose one connection is the writer; the list receives the ``sqlite3`` connection once it opens."""
+    captured: list[sqlite3.Connection] = []
+
+    class _CapturedConnection(sqlite3.Connection):
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            super().__init__(*args, **kwargs)
+            captured.append(self)
+
+    database = target.sqlite_path or ":memory:"
+
+    async def creator() -> Any:
+        import aiosqlite
+
+        return await aiosqlite.connect(
+            database,
+            factory=_CapturedConnection,
+            isolation_level=None,
+            check_same_thread=False,
+            timeout=BUSY_TIMEOUT_S,
+        )
+
+    # One connection; a session waiting for it (while the writer works) waits as long as it takes.
+    engine = create_async_engine(
+        "sqlite+aiosqlite://",
+        async_creator=creator,
+        echo=echo,
+        poolclass=AsyncAdaptedQueuePool,
+        pool_size=1,
+        max_overflow=0,
+        pool_timeout=24 * 3600,
+    )
+
+    @event.listens_for(engine.sync_engine, "begin")
+    def _begin(conn: Any) -> None:  # the driver is in autocommit mode; SQLAlchemy's transactions start here
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+    return engine, captured
+
+
+def probe(path: str) -> None:
+    """Open and close the database file (blocking). Raises ``sqlite3.Error`` if it cannot be opened.
+
+    Done before aiosqlite touches the file: when ``aiosqlite.connect()`` fails, its worker thread reports its own
+    shutdown to the event loop later, which raises in that thread if the loop has closed by then.
+    """
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_S)
+    try:
+        conn.execute("SELECT 1 FROM sqlite_master LIMIT 1").fetchall()  # also fails for a file that is no database
+    finally:
+        conn.close()
+
+
+def configure_writer(conn: sqlite3.Connection, *, in_memory: bool) -> None:
+    """Set the writer's pragmas (runs in the writer thread)."""
+    if not in_memory:
+        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+        if str(mode).lower() != "wal":
+            raise sqlite3.OperationalError(f"could not switch the database to WAL mode (journal_mode is {mode})")
+    conn.execute("PRAGMA synchronous=FULL")
+    conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
+
+
+class SQLiteLink:
+    """The writer's checkout of the pooled connection (see :class:`edda_storage_sql._writer.WriterLink`)."""
+
+    def __init__(self, engine: AsyncEngine, captured: list[sqlite3.Connection], *, in_memory: bool) -> None:
+        self._engine = engine
+        self._captured = captured
+        self._in_memory = in_memory
+        self._held: AsyncConnection | None = None
+        self._configured: sqlite3.Connection | None = None
+
+    async def acquire(self) -> sqlite3.Connection:
+        self._held = await self._engine.connect()
+        raw = self._captured[-1]
+        if raw is not self._configured:  # first use, or the pool had to reopen it
+            await asyncio.to_thread(configure_writer, raw, in_memory=self._in_memory)
+            self._configured = raw
+        return raw
+
+    async def release(self) -> None:
+        held, self._held = self._held, None
+        if held is not None:
+            await held.close()
+
+
+class SQLiteReaders:
+    """A few read-only connections, each used by one thread at a time."""
+
+    def __init__(self, path: str, *, size: int = READERS) -> None:
+        self._path = path
+        self._size = size
+        self._executor = ThreadPoolExecutor(max_workers=size, thread_name_prefix="edda-sqlite-reader")
+        self._idle: queue.SimpleQueue[sqlite3.Connection] = queue.SimpleQueue()
+        self._opened: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+
+    def _open(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self._path, isolation_level=None, check_same_thread=False, timeout=BUSY_TIMEOUT_S)
+        conn.execute("PRAGMA query_only=ON")
+        with self._lock:
+            self._opened.append(conn)
+        return conn
+
+    def _call(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        try:
+            conn = self._idle.get_nowait()
+        except queue.Empty:
+            conn = self._open()
+        try:
+            return fn(conn)
+        finally:
+            self._idle.put(conn)
+
+    async def run(self, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run ``fn`` on a reader connection in a reader thread."""
+        return await asyncio.get_running_loop().run_in_executor(self._executor, self._call, fn)
+
+    def close(self) -> None:
+        """Wait for running reads, then close every connection (blocking; call from a thread)."""
+        self._executor.shutdown(wait=True)
+        with self._lock:
+            for conn in self._opened:
+                conn.close()
+            self._opened.clear()

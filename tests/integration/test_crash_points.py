@@ -1,0 +1,96 @@
+"""Kill a real worker process right after its k-th storage write, restart a fresh one on the same database, and
+check the outcome equals the crash-free run's with every side effect exactly once.
+
+Side effects are rows written through ``ctx.session`` in the activity's (or compensation's) own transaction.
+Set EDDA_CRASH_FULL=1 to try every k from 1 to the last write (the long form); by default a spread of points.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+
+from edda.storage import open_storage
+from tests.integration.databases import temporary_database
+
+WORKER = Path(__file__).with_name("crash_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+FULL = os.environ.get("EDDA_CRASH_FULL") == "1"
+SCENARIOS = ["simple", "saga", "waiter", "messenger", "recur"]
+
+
+def run_worker(
+    db_url: str, scenario: str, instance_id: str, *, kill_after: int | None = None, count_file: Path | None = None
+) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("EDDA_FAULT")}
+    env["PYTHONPATH"] = str(ROOT)
+    if kill_after is not None:
+        env["EDDA_FAULT_KILL_AFTER_WRITES"] = str(kill_after)
+    if count_file is not None:
+        env["EDDA_FAULT_COUNT_FILE"] = str(count_file)
+        env["EDDA_FAULT_KILL_AFTER_WRITES"] = str(10**9)  # count, never kill
+    return subprocess.run(
+        [sys.executable, str(WORKER), db_url, scenario, instance_id],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+
+
+def result_of(proc: subprocess.CompletedProcess[str]) -> object:
+    assert proc.returncode == 0, f"worker failed ({proc.returncode}):\n{proc.stdout}\n{proc.stderr[-3000:]}"
+    return json.loads(proc.stdout.strip().splitlines()[-1])["result"]
+
+
+async def effects(db_url: str, instance_id: str) -> Counter[str]:
+    storage = open_storage(db_url)
+    await storage.initialize()
+    try:
+        async with storage.transaction() as tx:
+            rows = await tx.session.execute(
+                text("SELECT effect FROM crash_effects WHERE instance_id = :i"), {"i": instance_id}
+            )
+            return Counter(r[0] for r in rows)
+    finally:
+        await storage.close()
+
+
+def crash_points(total: int) -> list[int]:
+    if FULL:
+        return list(range(1, total + 1))
+    return sorted({1, 2, total // 3, total // 2, (2 * total) // 3, total - 2} - {0} & set(range(1, total + 1)))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
+@pytest.mark.parametrize("scenario", SCENARIOS)
+async def test_kill_at_every_commit_point(kind: str, scenario: str, tmp_path: Path) -> None:
+    async with temporary_database(kind, tmp_path) as db_url:
+        count_file = tmp_path / "writes.txt"
+        reference = result_of(run_worker(db_url, scenario, "reference", count_file=count_file))
+        expected = await effects(db_url, "reference")
+        assert expected and all(n == 1 for n in expected.values())
+        total = len(count_file.read_text().splitlines())
+        tried = []
+        for k in crash_points(total):
+            iid = f"k{k}"
+            killed = run_worker(db_url, scenario, iid, kill_after=k)
+            tried.append((k, killed.returncode))
+            resumed = result_of(run_worker(db_url, scenario, iid))
+            assert resumed == reference, f"after a kill at write {k}: {resumed!r} != {reference!r}"
+            got = await effects(db_url, iid)
+            assert got == expected, f"after a kill at write {k}: effects {dict(got)} != {dict(expected)}"
+        assert any(code == -9 for _k, code in tried), "no crash point actually killed the worker"
+        report = os.environ.get("EDDA_CRASH_REPORT")
+        if report:
+            with open(report, "a") as fh:
+                fh.write(json.dumps({"database": kind, "scenario": scenario, "writes": total, "tried": len(tried),
+                                     "killed": sum(1 for _k, code in tried if code == -9)}) + "\n")
