@@ -65,14 +65,16 @@ async def main() -> None:
         run = os.urandom(3).hex()
 
         print(f"1. order ORD-{run}-A: everything succeeds")
-        first = await order_workflow.start(instance_id=f"ORD-{run}-A", order_id=f"ORD-{run}-A",
-                                           items=["book", "lamp"], amount=42.0)
+        first = await order_workflow.start(
+            instance_id=f"ORD-{run}-A", order_id=f"ORD-{run}-A", items=["book", "lamp"], amount=42.0
+        )
         result = await app.wait_for_result(first, timeout=30)
         print(f"   result: {result}")
 
         print(f"2. order ORD-{run}-B: the payment is declined, so the reservations are undone, newest first")
-        second = await order_workflow.start(instance_id=f"ORD-{run}-B", order_id=f"ORD-{run}-B",
-                                            items=["desk", "chair"], amount=5000.0)
+        second = await order_workflow.start(
+            instance_id=f"ORD-{run}-B", order_id=f"ORD-{run}-B", items=["desk", "chair"], amount=5000.0
+        )
         try:
             await app.wait_for_result(second, timeout=30)
         except WorkflowFailedError as exc:

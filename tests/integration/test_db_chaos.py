@@ -322,15 +322,13 @@ async def test_workflows_survive_killed_connections(kind: str, tmp_path: Path) -
                 assert stats["connections_killed"] > 0, stats
             for w in workers:
                 assert w.stop() == 0, f"worker {w.index} did not shut down cleanly:\n{w.stderr_tail()}"
-            if outcome.driver_failures:
-                # Everything else held (exactly-once effects and jobs); these workflows failed because a lost
-                # connection escaped the storage as a raw driver error: the known bug reproduced by
-                # test_multiprocess_findings.py::test_write_on_a_just_terminated_connection_is_storage_unavailable.
-                first = next(iter(outcome.driver_failures.items()))
-                pytest.xfail(
-                    f"{len(outcome.driver_failures)} workflow(s) failed with a raw driver error after a killed "
-                    f"connection ({outcome.jobs_lost_to_driver_failures} jobs lost with them), e.g. {first}"
-                )
+            # A workflow that failed because a lost connection escaped the storage as a raw driver error (bug 3 of
+            # test_multiprocess_findings.py, fixed) would show here.
+            assert not outcome.driver_failures, (
+                f"{len(outcome.driver_failures)} workflow(s) failed with a raw driver error after a killed connection"
+                f" ({outcome.jobs_lost_to_driver_failures} jobs lost with them), e.g."
+                f" {next(iter(outcome.driver_failures.items()))}"
+            )
         finally:
             for task in (chaos_task, driver_task):
                 if task is not None and not task.done():

@@ -1,8 +1,13 @@
-"""Minimal reproductions of bugs found by the multi-process soak and chaos tests (test_multi_worker.py,
-test_db_chaos.py).
+"""Regression tests for bugs found by the multi-process soak and chaos tests (test_multi_worker.py,
+test_db_chaos.py), each reduced to a minimal reproduction; all of them are fixed.
 
-Each is marked ``xfail(strict=True)``: it fails today; once the engine or storage is fixed it passes, and the strict
-mark turns that into a failure so that the mark gets removed.
+1. Two concurrent resumes of one instance in one worker ran it twice (the check of running tasks happened before
+   the claim's await, and a worker may re-claim its own lease).
+2. Concurrent dead-worker checks on MySQL deadlocked (one UPDATE ... JOIN + DELETE over all workers).
+3. A pooled asyncpg connection whose backend was terminated while idle failed with an unclassified
+   InternalClientError, which the engine took for a workflow failure.
+4. A worker whose liveness connection was lost and silently reconnected no longer held its lock and reaped itself.
+5. The LISTEN connection was never re-opened after it was lost.
 """
 
 from __future__ import annotations
@@ -37,16 +42,6 @@ async def race_orphan(ctx: WorkflowContext) -> str:
     return await race_effect(ctx)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "EddaApp.resume_workflow checks `instance_id in self._tasks` before awaiting claim_instance, and "
-        "claim_instance lets a worker re-claim an instance it already owns (bumping the lease epoch). Two concurrent "
-        "resumes in one worker (e.g. a LISTEN/NOTIFY wake-up and the recovery pass it triggers) therefore both "
-        "return True and run the instance twice; the older run is fenced only at its next commit, after its "
-        "activity body has executed."
-    ),
-)
 @pytest.mark.parametrize("kind", ["sqlite", "postgresql", "mysql"])
 async def test_two_concurrent_resumes_run_an_instance_once(kind: str, tmp_path: Path) -> None:
     executions.clear()
@@ -61,7 +56,6 @@ async def test_two_concurrent_resumes_run_an_instance_once(kind: str, tmp_path: 
             started = await asyncio.gather(app.resume_workflow("orphan"), app.resume_workflow("orphan"))
             assert await app.wait_for_result("orphan", timeout=10) == "done"
             await asyncio.sleep(0.3)  # let a second run, if any, finish its activity
-        # Today: started == [True, True] and the activity body ran twice in this one healthy worker.
         assert (sorted(started), executions) == ([False, True], ["orphan"]), (
             f"resumes started {started}; the activity ran {len(executions)} time(s)"
         )
@@ -80,18 +74,7 @@ class _Collect(logging.Handler):
     "kind",
     [
         "postgresql",
-        pytest.param(
-            "mysql",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "Liveness.reap on MySQL runs `UPDATE edda_instances i JOIN edda_workers w ... SET "
-                    "i.lease_expires_at` then `DELETE FROM edda_workers WHERE IS_USED_LOCK(lock_name) IS NULL` in one "
-                    "transaction; concurrent reaps of several workers deadlock (1213) on edda_workers, so a large "
-                    "share of recovery passes log 'Checking for dead workers failed' and reap nothing."
-                ),
-            ),
-        ),
+        "mysql",
     ],
 )
 async def test_concurrent_dead_worker_checks_do_not_deadlock(kind: str, tmp_path: Path) -> None:
@@ -128,19 +111,6 @@ async def test_concurrent_dead_worker_checks_do_not_deadlock(kind: str, tmp_path
     assert not failed, f"{len(failed)} of 90 dead-worker checks failed, e.g. {failed[0][:200]}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "A pooled asyncpg connection whose backend was terminated while idle (FATAL 57P01 received, EOF not yet "
-        "processed) fails its next use with asyncpg InternalClientError 'cannot switch to state 12; another operation "
-        "(2) is in progress'. edda_storage_sql._errors.is_disconnect does not classify it, so the write raises the raw "
-        "driver error instead of StorageUnavailableError, and ServerPool returns the broken connection to the pool "
-        "(conn.close() instead of _drop), so the next operation fails too. Consequences seen in test_db_chaos.py: the "
-        "engine treats the raw error raised by its own commit as a workflow error and marks the instance FAILED "
-        "(permanently, after running compensations); recovery passes and NOTIFY-driven resumes log tracebacks "
-        "('Recovery pass failed', 'Task exception was never retrieved'); start_workflow raises it to the caller."
-    ),
-)
 async def test_write_on_a_just_terminated_connection_is_storage_unavailable(tmp_path: Path) -> None:
     import asyncpg
 
@@ -199,17 +169,6 @@ def _liveness_lock_sql(kind: str) -> tuple[str, str]:
     return "SELECT worker_id, IS_USED_LOCK(lock_name) IS NOT NULL FROM edda_workers", ""
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "When a worker's liveness connection is lost (backend terminated, server restart), SQLAlchemy silently "
-        "reconnects it on the next reap, but the session-level lock (PostgreSQL advisory lock / MySQL GET_LOCK) is "
-        "not taken again. The worker's own next reap then finds its lock free: it expires its own leases and "
-        "deletes its own edda_workers row, and Liveness._ping_loop never re-registers it because 'SELECT 1' succeeds "
-        "on the new connection. The live worker stays unregistered, so if it dies later its instances wait for the "
-        "full lease timeout."
-    ),
-)
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 async def test_a_worker_whose_liveness_connection_broke_registers_again(
     kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
@@ -268,15 +227,6 @@ async def _wake_latency(app: EddaApp, publisher: object, n: int) -> float:
     return time.monotonic() - began
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "Liveness.listen opens the LISTEN edda_wake connection once and never re-establishes it: after that "
-        "connection is lost (backend terminated, server restart, network blip) the worker gets no cross-process "
-        "wake-ups any more and every event/message/timer set by another process waits for the next recovery pass "
-        "(recovery_interval) for the rest of the process's life."
-    ),
-)
 async def test_listen_notify_wakeups_come_back_after_the_listener_connection_is_lost(tmp_path: Path) -> None:
     import asyncpg
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import types
 import textwrap
+import types
 
 import edda
 

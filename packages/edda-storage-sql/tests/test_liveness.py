@@ -103,11 +103,17 @@ async def test_listen_notify_wakes_other_processes(postgres_storage: SQLAlchemyS
     try:
         listener.set_wake_callback(heard.append)
         now = datetime.now(UTC)
-        await postgres_storage.create_instance(NewInstance(instance_id="sleeper", workflow_name="wf", input_data={},
-                                                           owner_id="w", now=now, lease_expires_at=now))
+        await postgres_storage.create_instance(
+            NewInstance(
+                instance_id="sleeper", workflow_name="wf", input_data={}, owner_id="w", now=now, lease_expires_at=now
+            )
+        )
         await postgres_storage.receive_or_wait(
-            StepCommit(fence=Fence("sleeper", "w", 1), now=now), channel="news", step_id="r:1",
-            wait=InstanceUpdate(status="waiting_for_message", release_lease=True))
+            StepCommit(fence=Fence("sleeper", "w", 1), now=now),
+            channel="news",
+            step_id="r:1",
+            wait=InstanceUpdate(status="waiting_for_message", release_lease=True),
+        )
         await asyncio.sleep(0.3)  # the listener's LISTEN is in place
         _, woken = await postgres_storage.publish(NewMessage("m1", "news", {"x": 1}), now=now)
         assert woken == ("sleeper",)

@@ -166,6 +166,10 @@ class EddaApp:
         self._owns_storage = storage is None
         self._engine: Engine | None = None
         self._tasks: dict[str, asyncio.Task[None]] = {}
+        # Instances this process is claiming right now (between the check of _tasks and the claim's answer): a
+        # second claim from this process in that window would bump the lease epoch and start a second run.
+        self._claiming: set[str] = set()
+        self._faults: dict[str, int] = {}  # consecutive storage faults per instance, for the retry backoff
         self._runs: dict[str, RunState] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._background: list[asyncio.Task[None]] = []
@@ -371,11 +375,19 @@ class EddaApp:
         iid = record.instance_id
         try:
             await self._require().run(wf, record, history)
+            self._faults.pop(iid, None)
         except StorageFault as fault:
+            # Back off per instance (0.5 s doubling to 30 s) so that a fault that keeps recurring cannot spin.
+            faults = self._faults[iid] = self._faults.get(iid, 0) + 1
+            delay = min(0.5 * 2 ** (faults - 1), 30.0)
             logger.warning(
-                "Storage failed while running instance %s (%s); it will be retried from its history.", iid, fault.cause
+                "Storage failed while running instance %s (%s: %s); it will be retried from its history in %.1f s.",
+                iid,
+                type(fault.cause).__name__,
+                fault.cause,
+                delay,
             )
-            asyncio.get_running_loop().call_soon(self._retry_later, iid, 0.5)
+            asyncio.get_running_loop().call_soon(self._retry_later, iid, delay)
         except asyncio.CancelledError:
             raise
         except Exception:
@@ -445,13 +457,17 @@ class EddaApp:
         """Claim and run ``instance_id`` on this worker now, unless it is finished, running here, or held by a
         live worker. Returns whether it was started."""
         self._require()
-        if instance_id in self._tasks:
+        if instance_id in self._tasks or instance_id in self._claiming:
             return False
-        now = self.clock.now()
-        record = await self.storage.claim_instance(
-            instance_id, worker_id=self.worker_id, now=now, lease_expires_at=now + self._lease_for(None)
-        )
-        if record is None:
+        self._claiming.add(instance_id)
+        try:
+            now = self.clock.now()
+            record = await self.storage.claim_instance(
+                instance_id, worker_id=self.worker_id, now=now, lease_expires_at=now + self._lease_for(None)
+            )
+        finally:
+            self._claiming.discard(instance_id)
+        if record is None or instance_id in self._tasks:
             return False
         return self._start_claimed(record)
 
@@ -506,7 +522,9 @@ class EddaApp:
                     limit=self._batch_size(),
                 )
                 for record in claimed:
-                    if record.instance_id not in self._tasks:
+                    # A resume_workflow of this process claiming the same instance concurrently gets the newer
+                    # lease epoch and starts the run; starting it here too would run it twice.
+                    if record.instance_id not in self._tasks and record.instance_id not in self._claiming:
                         self._start_claimed(record)
                 if len(claimed) >= self._batch_size():
                     await asyncio.sleep(0)
@@ -660,11 +678,7 @@ class EddaApp:
         if run is not None:
             run.cancel_requested = True
             return
-        now = self.clock.now()
-        claimed = await self.storage.claim_instance(
-            instance_id, worker_id=self.worker_id, now=now, lease_expires_at=now + self._lease_for(record)
-        )
-        if claimed is not None and self._start_claimed(claimed):
+        if await self.resume_workflow(instance_id):
             task = self._tasks.get(instance_id)
             if task is not None:
                 await asyncio.shield(task)

@@ -21,7 +21,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from edda.exceptions import NonDeterminismError, SessionUnavailableError, StorageUnavailableError
+from edda.exceptions import EddaError, NonDeterminismError, SessionUnavailableError, StorageUnavailableError
 from edda.storage.records import (
     Fence,
     HistoryEvent,
@@ -353,6 +353,10 @@ class RunState:
                 self.pending_callbacks = kept[2] + self.pending_callbacks
                 self.pending_messages = kept[3] + self.pending_messages
                 if isinstance(exc, StorageUnavailableError):
+                    raise StorageFault(exc) from exc
+                if tx is None and isinstance(exc, Exception) and not isinstance(exc, EddaError):
+                    # The engine's own write failed with something the storage did not classify (a driver error
+                    # on a broken connection, say). It is not the workflow's failure: retry the run from history.
                     raise StorageFault(exc) from exc
                 raise
             self.committed.extend(history)

@@ -45,6 +45,10 @@ def _mysql_code(exc: BaseException) -> int | None:
     return args[0] if args and isinstance(args[0], int) else None
 
 
+def _is_asyncpg(exc: BaseException) -> bool:
+    return type(exc).__module__.split(".")[0] == "asyncpg"
+
+
 def is_disconnect(exc: BaseException) -> bool:
     """Whether ``exc`` means the database connection is gone (the pool should drop it)."""
     for err in _causes(exc):
@@ -63,6 +67,12 @@ def is_disconnect(exc: BaseException) -> bool:
         if name in ("ConnectionDoesNotExistError", "InterfaceError") and (
             "connection is closed" in text or "connection was closed" in text or "not connected" in text
         ):
+            return True
+        if _is_asyncpg(err) and (
+            name == "InternalClientError" or (name == "InterfaceError" and "another operation is in progress" in text)
+        ):
+            # The client's protocol state is broken, typically because the server ended the session while the
+            # connection was idle in the pool ("cannot switch to state 12; another operation (2) is in progress").
             return True
     return False
 

@@ -44,13 +44,24 @@ _PG_REAP = text(
     f"(SELECT w.worker_id FROM edda_workers w WHERE NOT EXISTS ({_PG_LOCK_HELD}))"
 )
 _PG_FORGET = text(f"DELETE FROM edda_workers w WHERE NOT EXISTS ({_PG_LOCK_HELD})")
-_MYSQL_REAP = text(
-    "UPDATE edda_instances i JOIN edda_workers w ON i.owner_id = w.worker_id SET i.lease_expires_at = :now "
-    "WHERE i.lease_expires_at > :now AND IS_USED_LOCK(w.lock_name) IS NULL"
+_MYSQL_DEAD = text("SELECT worker_id, lock_name FROM edda_workers WHERE IS_USED_LOCK(lock_name) IS NULL")
+# One dead worker at a time, each in its own short transaction, re-checking its lock (it may have re-registered):
+# reaping every dead worker in one UPDATE ... JOIN + DELETE deadlocked when several workers reaped at once.
+_MYSQL_REAP_ONE = text(
+    "UPDATE edda_instances SET lease_expires_at = :now "
+    "WHERE owner_id = :w AND lease_expires_at > :now AND IS_USED_LOCK(:n) IS NULL"
 )
-_MYSQL_FORGET = text("DELETE FROM edda_workers WHERE IS_USED_LOCK(lock_name) IS NULL")
+_MYSQL_FORGET_ONE = text("DELETE FROM edda_workers WHERE worker_id = :w AND IS_USED_LOCK(lock_name) IS NULL")
+_PG_OWN_LOCK = text(
+    "SELECT EXISTS (SELECT 1 FROM pg_locks WHERE locktype = 'advisory' AND granted AND classid = 1162101825 "
+    "AND objid = CAST(:k AS oid) AND objsubid = 2 AND pid = pg_backend_pid())"
+)
+_MYSQL_OWN_LOCK = text("SELECT IS_USED_LOCK(:n) = CONNECTION_ID()")
+_DEADLOCK_RETRIES = 5
 PING_SECONDS = 30.0
 WAKE_CHANNEL = "edda_wake"
+LISTEN_CHECK_SECONDS = 5.0  # how often the LISTEN connection is checked when no termination was signalled
+LISTEN_RETRY_MAX_SECONDS = 5.0
 
 
 class Liveness:
@@ -60,13 +71,13 @@ class Liveness:
         self._target = target
         self._dialect = dialect
         self._engine: AsyncEngine | None = None
-        self._held: dict[str, AsyncConnection] = {}
+        # worker id -> (its lock connection, its lock: the PostgreSQL key or the MySQL lock name)
+        self._held: dict[str, tuple[AsyncConnection, int | str]] = {}
         self._lock = asyncio.Lock()
         self._pinger: asyncio.Task[None] | None = None
-        self._listener: AsyncConnection | None = None
+        self._listen_task: asyncio.Task[None] | None = None
         self._notifier: AsyncConnection | None = None
         self._notify_lock = asyncio.Lock()
-        self._listener_driver: tuple[Any, Any] | None = None
 
     @property
     def _pg(self) -> bool:
@@ -80,36 +91,39 @@ class Liveness:
     async def register(self, worker_id: str, now: datetime) -> None:
         """Take ``worker_id``'s lock on a new connection and record the registration."""
         async with self._lock:
-            if worker_id in self._held:
-                return
-            conn = await self._get_engine().connect()
-            try:
-                if self._pg:
-                    key = await self._pg_lock(conn, worker_id)
-                    await conn.execute(
-                        text(
-                            "INSERT INTO edda_workers (worker_id, lock_key, registered_at) VALUES (:w, :k, :now) "
-                            "ON CONFLICT (worker_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, "
-                            "registered_at = EXCLUDED.registered_at"
-                        ),
-                        {"w": worker_id, "k": key, "now": self._dialect.ts_in(now)},
-                    )
-                else:
-                    name = "edda:" + hashlib.sha1(worker_id.encode()).hexdigest()
-                    got = (await conn.execute(text("SELECT GET_LOCK(:n, 10)"), {"n": name})).scalar()
-                    if got != 1:
-                        raise RuntimeError(f"could not take the liveness lock of worker {worker_id!r}")
-                    await conn.execute(
-                        text("REPLACE INTO edda_workers (worker_id, lock_name, registered_at) VALUES (:w, :n, :now)"),
-                        {"w": worker_id, "n": name, "now": self._dialect.ts_in(now)},
-                    )
-                await conn.commit()
-            except BaseException:
-                await conn.close()
-                raise
-            self._held[worker_id] = conn
+            if worker_id not in self._held:
+                await self._register_locked(worker_id, now)
             if self._pinger is None:
                 self._pinger = asyncio.create_task(self._ping_loop(), name="edda-liveness-ping")
+
+    async def _register_locked(self, worker_id: str, now: datetime) -> None:
+        conn = await self._get_engine().connect()
+        try:
+            lock: int | str
+            if self._pg:
+                lock = await self._pg_lock(conn, worker_id)
+                await conn.execute(
+                    text(
+                        "INSERT INTO edda_workers (worker_id, lock_key, registered_at) VALUES (:w, :k, :now) "
+                        "ON CONFLICT (worker_id) DO UPDATE SET lock_key = EXCLUDED.lock_key, "
+                        "registered_at = EXCLUDED.registered_at"
+                    ),
+                    {"w": worker_id, "k": lock, "now": self._dialect.ts_in(now)},
+                )
+            else:
+                lock = "edda:" + hashlib.sha1(worker_id.encode()).hexdigest()
+                got = (await conn.execute(text("SELECT GET_LOCK(:n, 10)"), {"n": lock})).scalar()
+                if got != 1:
+                    raise RuntimeError(f"could not take the liveness lock of worker {worker_id!r}")
+                await conn.execute(
+                    text("REPLACE INTO edda_workers (worker_id, lock_name, registered_at) VALUES (:w, :n, :now)"),
+                    {"w": worker_id, "n": lock, "now": self._dialect.ts_in(now)},
+                )
+            await conn.commit()
+        except BaseException:
+            await _quiet_close(conn)
+            raise
+        self._held[worker_id] = (conn, lock)
 
     async def _pg_lock(self, conn: AsyncConnection, worker_id: str) -> int:
         key = zlib.crc32(worker_id.encode()) & 0x7FFFFFFF
@@ -125,63 +139,112 @@ class Liveness:
     async def unregister(self, worker_id: str) -> None:
         """Forget ``worker_id`` and release its lock (a clean stop)."""
         async with self._lock:
-            conn = self._held.pop(worker_id, None)
-            if conn is None:
+            held = self._held.pop(worker_id, None)
+            if held is None:
                 return
+            conn = held[0]
             try:
                 await conn.execute(text("DELETE FROM edda_workers WHERE worker_id = :w"), {"w": worker_id})
                 await conn.commit()
             except Exception:
                 logger.debug("unregistering worker %s failed", worker_id, exc_info=True)
             finally:
-                await conn.close()  # ends the session: the lock goes with it
+                await _quiet_close(conn)  # ends the session: the lock goes with it
+
+    async def _still_held(self, conn: AsyncConnection, lock: int | str) -> bool:
+        """Whether ``conn`` is alive *and its session* still holds ``lock``.
+
+        A plain ``SELECT 1`` is not enough: after the session was lost, SQLAlchemy reconnects the connection
+        object silently, and the new session holds no lock."""
+        try:
+            if self._pg:
+                held = (await conn.execute(_PG_OWN_LOCK, {"k": lock})).scalar()
+            else:
+                held = (await conn.execute(_MYSQL_OWN_LOCK, {"n": lock})).scalar()
+            await conn.commit()
+        except Exception:
+            return False
+        return bool(held)
+
+    async def _check_registrations_locked(self) -> None:
+        """Register again every worker of this process whose lock session was lost. Caller holds ``_lock``."""
+        for worker_id, (conn, lock) in list(self._held.items()):
+            if await self._still_held(conn, lock):
+                continue
+            logger.warning("Liveness lock of worker %s was lost with its connection; registering again", worker_id)
+            self._held.pop(worker_id, None)
+            await _quiet_close(conn)
+            try:
+                await self._register_locked(worker_id, datetime.now(UTC))
+            except Exception as exc:
+                logger.warning("Registering worker %s again failed (retried at the next check): %s", worker_id, exc)
+                self._held[worker_id] = (conn, lock)  # a closed connection: the next check fails and retries
 
     async def reap(self, now: datetime) -> int:
-        """Expire the leases of registered workers whose lock is free (their process died). Returns how many."""
+        """Expire the leases of registered workers whose lock is free (their process died). Returns how many.
+
+        Our own registrations are checked first: a worker whose lock connection broke must not take itself for
+        dead."""
         async with self._lock:
-            conn = next(iter(self._held.values()), None)
-            if conn is None:
+            await self._check_registrations_locked()
+            held = next(iter(self._held.values()), None)
+            if held is None:
                 return 0
-            reap, forget = (_PG_REAP, _PG_FORGET) if self._pg else (_MYSQL_REAP, _MYSQL_FORGET)
-            try:
-                result: Any = await conn.execute(reap, {"now": self._dialect.ts_in(now)})
-                await conn.execute(forget)
-                await conn.commit()
-            except Exception as exc:
-                await _quiet_rollback(conn)
-                logger.warning("Checking for dead workers failed: %s", exc)
-                return 0
-            return int(result.rowcount or 0)
+            conn = held[0]
+            for attempt in range(_DEADLOCK_RETRIES):
+                try:
+                    if self._pg:
+                        result: Any = await conn.execute(_PG_REAP, {"now": self._dialect.ts_in(now)})
+                        await conn.execute(_PG_FORGET)
+                        await conn.commit()
+                        return int(result.rowcount or 0)
+                    return await self._mysql_reap(conn, now)
+                except Exception as exc:
+                    await _quiet_rollback(conn)
+                    if _is_deadlock(exc) and attempt + 1 < _DEADLOCK_RETRIES:
+                        await asyncio.sleep(0.005 * (attempt + 1))
+                        continue
+                    logger.warning("Checking for dead workers failed: %s", exc)
+                    return 0
+            return 0  # pragma: no cover - the loop always returns
+
+    async def _mysql_reap(self, conn: AsyncConnection, now: datetime) -> int:
+        dead = [(w, n) for w, n in await conn.execute(_MYSQL_DEAD)]
+        await conn.commit()
+        reaped = 0
+        for worker_id, lock_name in dead:
+            result: Any = await conn.execute(
+                _MYSQL_REAP_ONE, {"now": self._dialect.ts_in(now), "w": worker_id, "n": lock_name}
+            )
+            await conn.execute(_MYSQL_FORGET_ONE, {"w": worker_id})
+            await conn.commit()
+            reaped += int(result.rowcount or 0)
+        return reaped
 
     async def _ping_loop(self) -> None:
-        """Keep the lock connections alive; re-register a worker whose connection broke."""
+        """Keep the lock connections alive; register again a worker whose lock session was lost."""
         while True:
             await asyncio.sleep(PING_SECONDS)
-            for worker_id, conn in list(self._held.items()):
-                try:
-                    async with self._lock:
-                        await conn.execute(text("SELECT 1"))
-                        await conn.commit()
-                except Exception:
-                    logger.warning("Liveness connection of worker %s broke; registering again", worker_id)
-                    self._held.pop(worker_id, None)
-                    try:
-                        await conn.close()
-                    except Exception:
-                        pass
-                    try:
-                        await self.register(worker_id, datetime.now(UTC))
-                    except Exception as exc:
-                        logger.warning("Registering worker %s again failed: %s", worker_id, exc)
+            try:
+                async with self._lock:
+                    await self._check_registrations_locked()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                logger.warning("Liveness check failed", exc_info=True)
 
     # -- PostgreSQL LISTEN/NOTIFY ------------------------------------------------------------------------------
 
     async def listen(self, callback: Callable[[tuple[str, ...]], None]) -> None:
-        """Deliver every ``edda_wake`` notification to ``callback`` (instance ids; empty = re-check timers)."""
-        conn = await self._get_engine().connect()
-        raw = await conn.get_raw_connection()
-        driver: Any = raw.driver_connection
+        """Deliver every ``edda_wake`` notification to ``callback`` (instance ids; empty = re-check timers).
 
+        The LISTEN connection is watched: when it is lost (server restart, terminated backend, network) it is
+        opened again with backoff, and ``callback(())`` is called once listening again, because notifications
+        sent meanwhile were missed."""
+        if self._listen_task is None:
+            self._listen_task = asyncio.create_task(self._listen_loop(callback), name="edda-listen")
+
+    async def _listen_loop(self, callback: Callable[[tuple[str, ...]], None]) -> None:
         def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
             ids = tuple(i for i in payload.split(",") if i)
             try:
@@ -189,9 +252,42 @@ class Liveness:
             except Exception:
                 logger.exception("wake callback failed")
 
-        await driver.add_listener(WAKE_CHANNEL, on_notify)
-        self._listener = conn
-        self._listener_driver = (driver, on_notify)
+        backoff = 0.1
+        first = True
+        while True:
+            lost = asyncio.Event()
+            conn: AsyncConnection | None = None
+            try:
+                conn = await self._get_engine().connect()
+                raw = await conn.get_raw_connection()
+                driver: Any = raw.driver_connection
+                driver.add_termination_listener(lambda _c, lost=lost: lost.set())
+                await driver.add_listener(WAKE_CHANNEL, on_notify)
+                if not first:
+                    logger.info("Listening for wake-ups again after the LISTEN connection was lost")
+                    callback(())  # whatever was notified while we were not listening: re-check
+                first = False
+                backoff = 0.1
+                while not lost.is_set():
+                    try:
+                        await asyncio.wait_for(lost.wait(), timeout=LISTEN_CHECK_SECONDS)
+                    except TimeoutError:
+                        if driver.is_closed():
+                            break
+                        try:
+                            await driver.execute("SELECT 1")
+                        except Exception:
+                            break
+            except asyncio.CancelledError:
+                if conn is not None:
+                    await _quiet_close(conn)
+                raise
+            except Exception as exc:
+                logger.warning("LISTEN connection failed (retrying in %.1f s): %s", backoff, exc)
+            if conn is not None:
+                await _quiet_close(conn)
+            await asyncio.sleep(backoff)
+            backoff = min(backoff * 2, LISTEN_RETRY_MAX_SECONDS)
 
     async def notify(self, instance_ids: tuple[str, ...]) -> None:
         """Tell every listening process that these instances can run (sent after the commit that made them so)."""
@@ -206,23 +302,18 @@ class Liveness:
                 await self._notifier.commit()
         except Exception as exc:  # best effort: recovery passes are the safety net
             logger.debug("NOTIFY failed: %s", exc)
+            if self._notifier is not None:
+                await _quiet_close(self._notifier)
             self._notifier = None
 
     async def close(self) -> None:
-        if self._listener_driver is not None:
-            driver, handler = self._listener_driver
-            self._listener_driver = None
-            try:
-                await driver.remove_listener(WAKE_CHANNEL, handler)
-            except Exception:
-                logger.debug("removing the NOTIFY listener failed", exc_info=True)
-        for conn in (self._listener, self._notifier):
-            if conn is not None:
-                try:
-                    await conn.close()
-                except Exception:
-                    logger.debug("closing a notification connection failed", exc_info=True)
-        self._listener = self._notifier = None
+        if self._listen_task is not None:
+            self._listen_task.cancel()
+            await asyncio.gather(self._listen_task, return_exceptions=True)
+            self._listen_task = None
+        if self._notifier is not None:
+            await _quiet_close(self._notifier)
+            self._notifier = None
         for worker_id in list(self._held):
             await self.unregister(worker_id)
         if self._pinger is not None:
@@ -232,6 +323,18 @@ class Liveness:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
+
+
+def _is_deadlock(exc: BaseException) -> bool:
+    text_ = str(exc)
+    return "1213" in text_ or "Deadlock" in text_ or "deadlock detected" in text_
+
+
+async def _quiet_close(conn: AsyncConnection) -> None:
+    try:
+        await conn.close()
+    except Exception:
+        logger.debug("closing a connection failed", exc_info=True)
 
 
 async def _quiet_rollback(conn: AsyncConnection) -> None:
