@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
 import pytest
 
 from edda import (
     EddaApp,
+    HooksBase,
     TerminalError,
     WorkflowContext,
     WorkflowFailedError,
@@ -13,6 +17,8 @@ from edda import (
     send_event_transactional,
     workflow,
 )
+from edda.storage.memory import InMemoryStorage
+from edda.storage.records import StepCommit, StepOutcome
 
 
 async def test_outbox_event_commits_with_the_activity(app: EddaApp) -> None:
@@ -139,3 +145,80 @@ async def test_workflow_level_transaction_block_and_savepoints(app: EddaApp) -> 
     assert await app.wait_for_result(await blocks.start(), timeout=5) == "ok"
     types = [e.event_type for e in await app.storage.list_outbox()]
     assert types == ["from.workflow.block", "outer"]  # "inner" was rolled back with its savepoint
+
+
+class _CountingStorage(InMemoryStorage):
+    """The reference storage, counting the engine's step commits (each is one durable commit on SQL storage)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.step_commits: list[tuple[str, ...]] = []
+
+    async def commit_step(self, commit: StepCommit, *, tx: Any = None) -> StepOutcome:
+        outcome = await super().commit_step(commit, tx=tx)
+        self.step_commits.append(tuple(e.activity_id for e in commit.history))
+        return outcome
+
+
+async def test_a_three_activity_workflow_costs_three_step_commits() -> None:
+    # Each finished activity's entry rides on the next commit that must happen anyway: the next activity's start,
+    # and for the last one the completion. With the start, that is 4 commits for 3 activities (1.33 per activity).
+    storage = _CountingStorage()
+
+    @activity
+    async def step_a(ctx: WorkflowContext, x: int) -> int:
+        return x + 1
+
+    @activity
+    async def step_b(ctx: WorkflowContext, x: int) -> int:
+        return x * 2
+
+    @activity
+    async def step_c(ctx: WorkflowContext, x: int) -> int:
+        return x - 1
+
+    @workflow
+    async def three(ctx: WorkflowContext, n: int) -> int:
+        return await step_c(ctx, await step_b(ctx, await step_a(ctx, n)))
+
+    class SlowHooks(HooksBase):
+        async def on_activity_complete(self, *args: Any) -> None:
+            await asyncio.sleep(0.005)  # a hook doing I/O gives a premature background flush time to run
+
+    async with EddaApp(service_name="test", storage=storage, hooks=SlowHooks()) as app:
+        iid = await three.start(n=5)
+        assert await app.wait_for_result(iid, timeout=5) == 11
+        record = await storage.get_instance(iid)
+        assert record is not None and record.status == "completed"
+    assert storage.step_commits == [("step_a:1",), ("step_b:1",), ("step_c:1",)]
+
+
+async def test_concurrent_activities_do_not_hold_a_result_while_another_runs() -> None:
+    # While another activity is still executing, a finished one commits at once (never deferred across it).
+    storage = _CountingStorage()
+    release = asyncio.Event()
+
+    @activity
+    async def quick(ctx: WorkflowContext) -> str:
+        return "quick"
+
+    @activity
+    async def slow(ctx: WorkflowContext) -> str:
+        await release.wait()
+        return "slow"
+
+    @workflow
+    async def both(ctx: WorkflowContext) -> list[str]:
+        return list(await asyncio.gather(quick(ctx, activity_id="q:1"), slow(ctx, activity_id="s:1")))
+
+    async with EddaApp(service_name="test", storage=storage) as app:
+        iid = await both.start()
+        for _ in range(200):
+            if any("q:1" in ids for ids in storage.step_commits):
+                break
+            await asyncio.sleep(0.005)
+        history = [e.activity_id for e in await storage.get_history(iid)]
+        assert "q:1" in history and "s:1" not in history
+        release.set()
+        assert await app.wait_for_result(iid, timeout=5) == ["quick", "slow"]
+    assert storage.step_commits == [("q:1",), ("s:1",)]

@@ -222,7 +222,7 @@ class Activity:
                     tx=scope.tx,
                 )
             else:
-                run.add_pending(events, scope.outbox, scope.post_commit, scope.messages)
+                run.add_pending(events, scope.outbox, scope.post_commit, scope.messages, from_activity=True)
             result = decode_result(data, payload, self.return_hint)
             await engine.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
             return result
@@ -232,7 +232,6 @@ class Activity:
             await scope.tx.rollback()
             scope.tx = None
         scope.outbox.clear()
-        scope.messages.clear()
         scope.messages.clear()
         scope.post_commit.clear()
 
@@ -283,6 +282,7 @@ class Activity:
             ],
             [],
             [],
+            from_activity=True,
         )
         await engine.hook("on_activity_failed", run.instance_id, step_id, self.name, raised)
         raise raised

@@ -229,12 +229,16 @@ class RunState:
         outbox: list[NewOutboxEvent],
         callbacks: list[Callable[[], Awaitable[None]]],
         messages: list[NewMessage] | None = None,
+        *,
+        from_activity: bool = False,
     ) -> None:
+        """Hold writes for the next commit. ``from_activity``: the caller is a finishing activity, still counted in
+        ``inflight``; only *other* running activities force an immediate flush."""
         self.pending.extend(history)
         self.pending_outbox.extend(outbox)
         self.pending_callbacks.extend(callbacks)
         self.pending_messages.extend(messages or ())
-        if self.inflight > 0:
+        if self.inflight > (1 if from_activity else 0):
             self._start_flush_task()  # another activity is running: never hold a result across its execution
         elif self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_DELAY_SECONDS, self._start_flush_task)
