@@ -100,8 +100,11 @@ async def test_listen_notify_wakes_other_processes(postgres_storage: SQLAlchemyS
     listener = SQLAlchemyStorage(url)
     await listener.initialize()
     heard: list[tuple[str, ...]] = []
+    heard_by_publisher: list[tuple[str, ...]] = []
     try:
         listener.set_wake_callback(heard.append)
+        # The publishing process resumes what it woke itself; its own NOTIFY must not come back to it as work.
+        postgres_storage.set_wake_callback(heard_by_publisher.append)
         now = datetime.now(UTC)
         await postgres_storage.create_instance(
             NewInstance(
@@ -122,6 +125,8 @@ async def test_listen_notify_wakes_other_processes(postgres_storage: SQLAlchemyS
                 break
             await asyncio.sleep(0.05)
         assert heard == [("sleeper",)]
+        await asyncio.sleep(0.2)  # the publisher's own notification arrived at its listener by now, if at all
+        assert heard_by_publisher == []
     finally:
         await listener.close()
 

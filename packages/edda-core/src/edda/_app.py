@@ -169,6 +169,7 @@ class EddaApp:
         # Instances this process is claiming right now (between the check of _tasks and the claim's answer): a
         # second claim from this process in that window would bump the lease epoch and start a second run.
         self._claiming: set[str] = set()
+        self._rewake: set[str] = set()  # woken while still running here: resume again when that run ends
         self._faults: dict[str, int] = {}  # consecutive storage faults per instance, for the retry backoff
         self._runs: dict[str, RunState] = {}
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -397,6 +398,9 @@ class EddaApp:
             if self._tasks.get(iid) is asyncio.current_task():
                 del self._tasks[iid]
                 self._runs.pop(iid, None)
+                if iid in self._rewake:
+                    self._rewake.discard(iid)
+                    asyncio.get_running_loop().call_soon(self._wake_instances, (iid,))
 
     def _retry_later(self, instance_id: str, delay: float) -> None:
         if self._stopped:
@@ -433,19 +437,26 @@ class EddaApp:
         self._wake_recovery.set()
 
     def _on_storage_wake(self, instance_ids: tuple[str, ...] | list[str]) -> None:
-        """Another process made work runnable (or set a timer): claim what it names, and re-plan timers."""
-        self._wake_instances(instance_ids)
-        self._wake_recovery.set()
+        """Another process made work runnable: claim what it names. No names (e.g. after the notification channel
+        was lost, so wake-ups may have been missed): run a recovery pass now, which also re-plans timers."""
+        if instance_ids:
+            self._wake_instances(instance_ids)
+        else:
+            self._wake_recovery.set()
 
     def _wake_instances(self, instance_ids: tuple[str, ...] | list[str]) -> None:
         """Instances made runnable by a message this process committed: resume them here at once."""
         if self._stopped:
             return
         for iid in instance_ids:
-            if iid not in self._tasks:
-                task = asyncio.ensure_future(self._resume_quietly(iid))
-                self._background.append(task)
-                task.add_done_callback(self._forget_background)
+            if iid in self._tasks:
+                # Still running here, perhaps just past committing the wait it was woken from: try again once this
+                # run has let go (if another worker has claimed it by then, the claim just fails).
+                self._rewake.add(iid)
+                continue
+            task = asyncio.ensure_future(self._resume_quietly(iid))
+            self._background.append(task)
+            task.add_done_callback(self._forget_background)
 
     async def _resume_quietly(self, instance_id: str) -> None:
         try:

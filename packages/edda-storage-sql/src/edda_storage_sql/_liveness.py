@@ -77,6 +77,7 @@ class Liveness:
         self._pinger: asyncio.Task[None] | None = None
         self._listen_task: asyncio.Task[None] | None = None
         self._notifier: AsyncConnection | None = None
+        self._notifier_pid: int | None = None  # backend pid of ``_notifier``: its notifications come back to us
         self._notify_lock = asyncio.Lock()
 
     @property
@@ -245,7 +246,9 @@ class Liveness:
             self._listen_task = asyncio.create_task(self._listen_loop(callback), name="edda-listen")
 
     async def _listen_loop(self, callback: Callable[[tuple[str, ...]], None]) -> None:
-        def on_notify(_conn: Any, _pid: int, _channel: str, payload: str) -> None:
+        def on_notify(_conn: Any, pid: int, _channel: str, payload: str) -> None:
+            if pid == self._notifier_pid:
+                return  # our own NOTIFY: this process resumed those instances itself when it committed
             ids = tuple(i for i in payload.split(",") if i)
             try:
                 callback(ids)
@@ -298,6 +301,8 @@ class Liveness:
             async with self._notify_lock:
                 if self._notifier is None:
                     self._notifier = await self._get_engine().connect()
+                raw = await self._notifier.get_raw_connection()  # no I/O; the session may have been replaced
+                self._notifier_pid = raw.driver_connection.get_server_pid()
                 await self._notifier.execute(text("SELECT pg_notify(:c, :p)"), {"c": WAKE_CHANNEL, "p": payload})
                 await self._notifier.commit()
         except Exception as exc:  # best effort: recovery passes are the safety net
@@ -305,6 +310,7 @@ class Liveness:
             if self._notifier is not None:
                 await _quiet_close(self._notifier)
             self._notifier = None
+            self._notifier_pid = None
 
     async def close(self) -> None:
         if self._listen_task is not None:
