@@ -46,6 +46,9 @@ __all__ = ["EddaApp", "current_app"]
 
 logger = logging.getLogger("edda")
 
+# What an attempt to claim and start an instance here came to (EddaApp._claim_and_start).
+_STARTED, _HERE, _NOT_CLAIMED, _RELEASED = "started", "running here", "not claimed", "released"
+
 _current: EddaApp | None = None
 _FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
 _MAX_INSTANCE_ID = 255
@@ -440,13 +443,19 @@ class EddaApp:
         """Another process made work runnable: claim what it names. No names (e.g. after the notification channel
         was lost, so wake-ups may have been missed): run a recovery pass now, which also re-plans timers."""
         if instance_ids:
-            self._wake_instances(instance_ids)
+            self._wake_instances(instance_ids, announce=False)  # never echo another process's wake-up back
         else:
             self._wake_recovery.set()
 
-    def _wake_instances(self, instance_ids: tuple[str, ...] | list[str]) -> None:
-        """Instances made runnable by a message this process committed: resume them here at once."""
+    def _wake_instances(self, instance_ids: tuple[str, ...] | list[str], *, announce: bool = True) -> None:
+        """Instances made runnable by a message this process committed: resume them here at once.
+
+        Other processes are told (``announce``: PostgreSQL NOTIFY) only about those this process could not take:
+        held by another live worker, or a workflow this process does not define. That keeps a notification and
+        a competing claim off the common path, where the committing process runs the instance itself."""
         if self._stopped:
+            if announce:
+                self._announce(tuple(instance_ids))
             return
         for iid in instance_ids:
             if iid in self._tasks:
@@ -454,22 +463,33 @@ class EddaApp:
                 # run has let go (if another worker has claimed it by then, the claim just fails).
                 self._rewake.add(iid)
                 continue
-            task = asyncio.ensure_future(self._resume_quietly(iid))
+            task = asyncio.ensure_future(self._resume_quietly(iid, announce))
             self._background.append(task)
             task.add_done_callback(self._forget_background)
 
-    async def _resume_quietly(self, instance_id: str) -> None:
+    def _announce(self, instance_ids: tuple[str, ...]) -> None:
+        announce = getattr(self._storage, "announce_wake", None)
+        if instance_ids and callable(announce):
+            announce(instance_ids)
+
+    async def _resume_quietly(self, instance_id: str, announce: bool = False) -> None:
         try:
-            await self.resume_workflow(instance_id)
+            outcome = await self._claim_and_start(instance_id, announce_release=announce)
         except StorageUnavailableError:
             self._wake_recovery.set()
+            outcome = _NOT_CLAIMED
+        if announce and outcome == _NOT_CLAIMED:
+            self._announce((instance_id,))
 
     async def resume_workflow(self, instance_id: str) -> bool:
         """Claim and run ``instance_id`` on this worker now, unless it is finished, running here, or held by a
         live worker. Returns whether it was started."""
+        return await self._claim_and_start(instance_id) == _STARTED
+
+    async def _claim_and_start(self, instance_id: str, *, announce_release: bool = False) -> str:
         self._require()
         if instance_id in self._tasks or instance_id in self._claiming:
-            return False
+            return _HERE
         self._claiming.add(instance_id)
         try:
             now = self.clock.now()
@@ -478,15 +498,19 @@ class EddaApp:
             )
         finally:
             self._claiming.discard(instance_id)
-        if record is None or instance_id in self._tasks:
-            return False
-        return self._start_claimed(record)
+        if record is None:
+            return _NOT_CLAIMED
+        if instance_id in self._tasks:
+            return _HERE
+        if self._start_claimed(record, announce_release=announce_release):
+            return _STARTED
+        return _RELEASED
 
     def _lease_for(self, record: InstanceRecord | None) -> timedelta:
         seconds = (record.lock_timeout_seconds if record is not None else None) or self.lease_timeout_seconds
         return timedelta(seconds=seconds)
 
-    def _start_claimed(self, record: InstanceRecord) -> bool:
+    def _start_claimed(self, record: InstanceRecord, *, announce_release: bool = False) -> bool:
         wf = get_workflow(record.workflow_name)
         if wf is None:
             logger.warning(
@@ -495,14 +519,15 @@ class EddaApp:
                 record.instance_id,
                 record.workflow_name,
             )
-            task = asyncio.ensure_future(self._release(record))
+            task = asyncio.ensure_future(self._release(record, announce=announce_release))
             self._background.append(task)
             task.add_done_callback(self._forget_background)
             return False
         self._spawn(wf, record, None)
         return True
 
-    async def _release(self, record: InstanceRecord) -> None:
+    async def _release(self, record: InstanceRecord, *, announce: bool = False) -> None:
+        """Give up the lease of an instance this process cannot run; ``announce``: then tell other processes."""
         try:
             await self.storage.commit_step(
                 StepCommit(
@@ -512,7 +537,9 @@ class EddaApp:
                 )
             )
         except (LeaseLostError, StorageUnavailableError):
-            pass
+            return
+        if announce:
+            self._announce((record.instance_id,))
 
     # -- background work ----------------------------------------------------------------------------------------
 

@@ -457,9 +457,7 @@ class SQLAlchemyStorage:
             outcome = await tx.run(_commit.commit_step(d, step), self)
             # woken instances become visible when ``tx`` commits; the committing app resumes them itself
             return outcome
-        outcome = await self._write(lambda: _commit.commit_step(d, step))
-        self._announce(outcome.woken)
-        return outcome
+        return await self._write(lambda: _commit.commit_step(d, step))
 
     def set_wake_callback(self, callback: Callable[[tuple[str, ...]], None]) -> None:
         """PostgreSQL: call ``callback(instance_ids)`` when another process commits work for them (LISTEN/NOTIFY).
@@ -470,9 +468,13 @@ class SQLAlchemyStorage:
         liveness = self._liveness
         self._spawn(liveness.listen(callback))
 
-    def _announce(self, woken: tuple[str, ...]) -> None:
-        if woken and self._notify and self._liveness is not None:
-            self._spawn(self._liveness.notify(woken))
+    def announce_wake(self, instance_ids: tuple[str, ...]) -> None:
+        """PostgreSQL: tell the other processes (NOTIFY) that these instances can run; best effort, in the background.
+
+        Commits never notify by themselves: the app first tries to run what a commit woke, and announces only what
+        it could not take (held by another worker, or a workflow it does not define)."""
+        if instance_ids and self._notify and self._liveness is not None:
+            self._spawn(self._liveness.notify(tuple(instance_ids)))
 
     def _spawn(self, coro: Any) -> None:
         task = asyncio.ensure_future(coro)
@@ -521,7 +523,6 @@ class SQLAlchemyStorage:
         d = self._dialect
         encoded = _channels.encode_message(self._guard, message)
         record, woken = await self._write(lambda: _channels.publish(d, encoded, now))
-        self._announce(woken)
         return record, woken
 
     async def receive_or_wait(
