@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from datetime import datetime
+from collections.abc import Sequence
 from typing import Any
 
 import pytest
 
 from edda import EddaApp, WorkflowContext, sleep, workflow
 from edda.storage.memory import InMemoryStorage
-from edda.storage.records import InstanceRecord
+from edda.storage.records import HistoryEvent, InstanceRecord
 from edda.testing import FakeClock
 
 
@@ -18,6 +19,16 @@ class _RecordingStorage(InMemoryStorage):
     def __init__(self) -> None:
         super().__init__()
         self.passes: list[tuple[int, int]] = []  # (limit asked for, instances claimed)
+        self.single_reads = 0
+        self.batch_reads: list[int] = []
+
+    async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
+        self.single_reads += 1
+        return await super().get_history(instance_id, iteration=iteration)
+
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        self.batch_reads.append(len(instance_ids))
+        return await super().get_histories(instance_ids)
 
     async def claim_runnable(
         self, *, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
@@ -35,7 +46,7 @@ async def batch_sleeper(ctx: WorkflowContext, n: int) -> int:
     return n
 
 
-async def _burst_of_due_timers(batch: Any, count: int) -> list[tuple[int, int]]:
+async def _burst_of_due_timers(batch: Any, count: int) -> tuple[list[tuple[int, int]], _RecordingStorage]:
     """Park ``count`` sleepers, let all their timers come due at once, and return the passes that claimed them."""
     storage, clock = _RecordingStorage(), FakeClock()
     async with EddaApp(
@@ -46,15 +57,16 @@ async def _burst_of_due_timers(batch: Any, count: int) -> list[tuple[int, int]]:
             while (await app.get_instance(iid)).status != "waiting_for_timer":  # type: ignore[union-attr]
                 await asyncio.sleep(0.001)
         storage.passes.clear()
+        storage.single_reads, storage.batch_reads = 0, []
         clock.advance(61)
         results = [await app.wait_for_result(iid, timeout=20) for iid in ids]
         await asyncio.sleep(0.1)  # a few idle passes after the burst
     assert results == list(range(count))
-    return [p for p in storage.passes]
+    return list(storage.passes), storage
 
 
 async def test_auto_batches_grow_with_a_backlog_and_shrink_after_it() -> None:
-    passes = await _burst_of_due_timers("auto", 250)
+    passes, _ = await _burst_of_due_timers("auto", 250)
     limits = [limit for limit, _ in passes]
     first = limits.index(10)
     assert limits[first : first + 5] == [10, 20, 40, 80, 100], passes
@@ -64,7 +76,15 @@ async def test_auto_batches_grow_with_a_backlog_and_shrink_after_it() -> None:
 
 @pytest.mark.parametrize("batch", [10, 25])
 async def test_a_fixed_batch_size_is_kept(batch: int) -> None:
-    passes = await _burst_of_due_timers(batch, 120)
+    passes, _ = await _burst_of_due_timers(batch, 120)
     assert {limit for limit, _ in passes} == {batch}
     assert max(claimed for _, claimed in passes) == batch
     assert sum(claimed for _, claimed in passes) == 120
+
+
+async def test_a_claimed_batch_loads_its_histories_in_one_read() -> None:
+    passes, storage = await _burst_of_due_timers(10, 100)
+    full = sum(1 for _, claimed in passes if claimed >= 2)
+    assert full >= 1 and len(storage.batch_reads) == full, (passes, storage.batch_reads)
+    # every instance resumed from a batch of two or more was loaded by the batch read, not by a read of its own
+    assert sum(storage.batch_reads) + storage.single_reads == 100, (storage.batch_reads, storage.single_reads)

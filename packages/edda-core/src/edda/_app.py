@@ -523,7 +523,9 @@ class EddaApp:
         seconds = (record.lock_timeout_seconds if record is not None else None) or self.lease_timeout_seconds
         return timedelta(seconds=seconds)
 
-    def _start_claimed(self, record: InstanceRecord, *, announce_release: bool = False) -> bool:
+    def _start_claimed(
+        self, record: InstanceRecord, *, announce_release: bool = False, history: list[Any] | None = None
+    ) -> bool:
         wf = get_workflow(record.workflow_name)
         if wf is None:
             logger.warning(
@@ -536,7 +538,7 @@ class EddaApp:
             self._background.append(task)
             task.add_done_callback(self._forget_background)
             return False
-        self._spawn(wf, record, None)
+        self._spawn(wf, record, history)
         return True
 
     async def _release(self, record: InstanceRecord, *, announce: bool = False) -> None:
@@ -572,6 +574,16 @@ class EddaApp:
         if not isinstance(self.max_workflows_per_batch, int):
             self._auto_batch = min(limit * 2, _AUTO_BATCH_MAX) if claimed >= limit else _AUTO_BATCH_MIN
 
+    async def _histories_of(self, claimed: list[InstanceRecord]) -> dict[str, list[Any]] | None:
+        """The histories of a claimed batch in one read, if the storage can (else each run reads its own)."""
+        get_histories = getattr(self.storage, "get_histories", None)
+        if len(claimed) < 2 or not callable(get_histories):
+            return None
+        try:
+            return await get_histories([r.instance_id for r in claimed])
+        except StorageUnavailableError:
+            return None  # each run reads (and retries) its own
+
     async def _recovery_loop(self) -> None:
         while not self._stopped:
             try:
@@ -583,11 +595,13 @@ class EddaApp:
                     lease_expires_at=now + self._lease_for(None),
                     limit=limit,
                 )
+                histories = await self._histories_of(claimed)
                 for record in claimed:
                     # A resume_workflow of this process claiming the same instance concurrently gets the newer
                     # lease epoch and starts the run; starting it here too would run it twice.
                     if record.instance_id not in self._tasks and record.instance_id not in self._claiming:
-                        self._start_claimed(record)
+                        history = None if histories is None else histories.get(record.instance_id, [])
+                        self._start_claimed(record, history=history)
                 self._adapt_batch(limit, len(claimed))
                 if len(claimed) >= limit:
                     await asyncio.sleep(0)
