@@ -32,6 +32,7 @@ CORE = {
     "data",
     "data_base64",
 }
+H11_HEADER_LIMIT = 16 * 1024  # h11's max_incomplete_event_size, which uvicorn uses for the request head
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
 
 
@@ -204,7 +205,15 @@ def _not_json(raw: bytes) -> bool:
 @given(request=defective_binary())
 def test_defective_binary_events(target: Target, request: tuple[list[tuple[str, str]], bytes]) -> None:
     headers, body = request
-    target.send(body, headers)
+    if sum(len(name) + len(value) + 4 for name, value in headers) <= H11_HEADER_LIMIT:
+        target.send(body, headers)
+        return
+    # Headers beyond the HTTP server's own limit (uvicorn/h11: 16 KiB) are refused by the server before Edda sees
+    # the request: with a 4xx, or, racing the client's upload, by closing the connection. Never a 5xx or a change.
+    try:
+        target.send(body, headers)
+    except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
+        assert target.storage.published == 0
 
 
 @settings(FUZZ, max_examples=15)

@@ -7,6 +7,7 @@ import base64
 import inspect
 import json
 import logging
+import os
 import re
 from datetime import datetime, timedelta
 from typing import Any, Literal
@@ -48,6 +49,17 @@ logger = logging.getLogger("edda")
 
 # What an attempt to claim and start an instance here came to (EddaApp._claim_and_start).
 _STARTED, _HERE, _NOT_CLAIMED, _RELEASED = "started", "running here", "not claimed", "released"
+_AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 10, 100
+
+
+def _cpu_headroom_batch() -> int:
+    """10 on a saturated machine, up to 100 on an idle one (stdlib only: the 1-minute load average per core)."""
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:  # not available on this platform
+        return _AUTO_BATCH_MAX
+    return int(_AUTO_BATCH_MIN + (_AUTO_BATCH_MAX - _AUTO_BATCH_MIN) * max(0.0, 1.0 - load))
+
 
 _current: EddaApp | None = None
 _FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
@@ -172,6 +184,7 @@ class EddaApp:
         # Instances this process is claiming right now (between the check of _tasks and the claim's answer): a
         # second claim from this process in that window would bump the lease epoch and start a second run.
         self._claiming: set[str] = set()
+        self._auto_batch = _AUTO_BATCH_MIN  # the next pass's claim size under max_workflows_per_batch="auto"
         self._rewake: set[str] = set()  # woken while still running here: resume again when that run ends
         self._faults: dict[str, int] = {}  # consecutive storage faults per instance, for the retry backoff
         self._runs: dict[str, RunState] = {}
@@ -510,7 +523,9 @@ class EddaApp:
         seconds = (record.lock_timeout_seconds if record is not None else None) or self.lease_timeout_seconds
         return timedelta(seconds=seconds)
 
-    def _start_claimed(self, record: InstanceRecord, *, announce_release: bool = False) -> bool:
+    def _start_claimed(
+        self, record: InstanceRecord, *, announce_release: bool = False, history: list[Any] | None = None
+    ) -> bool:
         wf = get_workflow(record.workflow_name)
         if wf is None:
             logger.warning(
@@ -523,7 +538,7 @@ class EddaApp:
             self._background.append(task)
             task.add_done_callback(self._forget_background)
             return False
-        self._spawn(wf, record, None)
+        self._spawn(wf, record, history)
         return True
 
     async def _release(self, record: InstanceRecord, *, announce: bool = False) -> None:
@@ -544,27 +559,51 @@ class EddaApp:
     # -- background work ----------------------------------------------------------------------------------------
 
     def _batch_size(self) -> int:
+        """Instances to claim in the next recovery pass: the int given, or for ``"auto"`` 10 doubling up to 100
+        while passes come back full (a backlog: due timers in a burst, a dead worker's instances), back to 10 when
+        one does not. ``"auto:cpu"`` caps that by the CPU headroom (1-minute load average per core)."""
         batch = self.max_workflows_per_batch
         if isinstance(batch, int):
             return batch
-        return 100 if len(self._tasks) < 50 else 10
+        size = self._auto_batch
+        if batch == "auto:cpu":
+            size = min(size, _cpu_headroom_batch())
+        return size
+
+    def _adapt_batch(self, limit: int, claimed: int) -> None:
+        if not isinstance(self.max_workflows_per_batch, int):
+            self._auto_batch = min(limit * 2, _AUTO_BATCH_MAX) if claimed >= limit else _AUTO_BATCH_MIN
+
+    async def _histories_of(self, claimed: list[InstanceRecord]) -> dict[str, list[Any]] | None:
+        """The histories of a claimed batch in one read, if the storage can (else each run reads its own)."""
+        get_histories = getattr(self.storage, "get_histories", None)
+        if len(claimed) < 2 or not callable(get_histories):
+            return None
+        try:
+            return await get_histories([r.instance_id for r in claimed])
+        except StorageUnavailableError:
+            return None  # each run reads (and retries) its own
 
     async def _recovery_loop(self) -> None:
         while not self._stopped:
             try:
                 now = self.clock.now()
+                limit = self._batch_size()
                 claimed = await self.storage.claim_runnable(
                     worker_id=self.worker_id,
                     now=now,
                     lease_expires_at=now + self._lease_for(None),
-                    limit=self._batch_size(),
+                    limit=limit,
                 )
+                histories = await self._histories_of(claimed)
                 for record in claimed:
                     # A resume_workflow of this process claiming the same instance concurrently gets the newer
                     # lease epoch and starts the run; starting it here too would run it twice.
                     if record.instance_id not in self._tasks and record.instance_id not in self._claiming:
-                        self._start_claimed(record)
-                if len(claimed) >= self._batch_size():
+                        history = None if histories is None else histories.get(record.instance_id, [])
+                        self._start_claimed(record, history=history)
+                self._adapt_batch(limit, len(claimed))
+                if len(claimed) >= limit:
                     await asyncio.sleep(0)
                     continue
             except asyncio.CancelledError:

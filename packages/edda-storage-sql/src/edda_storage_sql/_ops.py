@@ -11,7 +11,7 @@ UPDATE`` first and computes the returned records itself).
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import lru_cache
@@ -263,6 +263,32 @@ def get_history(d: Dialect, instance_id: str, iteration: int | None) -> Op[list[
     def steps() -> Steps:
         rows = yield Query(sql, params)
         return [history_from_row(r, d) for r in rows]
+
+    return Op(steps(), autocommit=True)
+
+
+@lru_cache(maxsize=64)
+def _histories_sql(count: int) -> Sql:
+    ids = ", ".join(f":id{i}" for i in range(count))
+    return Sql(
+        f"SELECT {HISTORY_COLUMNS} FROM edda_history WHERE (instance_id, iteration) IN "
+        f"(SELECT instance_id, iteration FROM edda_instances WHERE instance_id IN ({ids})) ORDER BY instance_id, seq"
+    )
+
+
+def get_histories(d: Dialect, instance_ids: Sequence[str]) -> Op[dict[str, list[HistoryEvent]]]:
+    """The current history of several instances in one query (in chunks of ``_MYSQL_CHUNK`` ids)."""
+    ids = list(dict.fromkeys(instance_ids))
+
+    def steps() -> Steps:
+        found: dict[str, list[HistoryEvent]] = {}
+        for start in range(0, len(ids), _MYSQL_CHUNK):
+            chunk = ids[start : start + _MYSQL_CHUNK]
+            rows = yield Query(_histories_sql(len(chunk)), {f"id{i}": iid for i, iid in enumerate(chunk)})
+            for row in rows:
+                event = history_from_row(row, d)
+                found.setdefault(event.instance_id, []).append(event)
+        return found
 
     return Op(steps(), autocommit=True)
 

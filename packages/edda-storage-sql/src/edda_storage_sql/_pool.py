@@ -14,13 +14,18 @@ use is dropped; a read is then retried once on a fresh connection, a write raise
 Bursts: SQLAlchemy's ``QueuePool`` keeps only ``pool_size`` connections; an overflow connection is opened for one
 checkout and closed again at check-in. With hundreds of concurrent workflows every operation beyond ``pool_size``
 would pay a new connection (measured: 1,000 concurrent workflows ran at ~200/s on PostgreSQL). So operations queue
-here (first come, first served) for one of ``pool_size`` slots; the overflow stays for interactive transactions.
+here for one of ``pool_size`` slots, first come first served, except that claims (the recovery pass, a wake-up) go
+ahead of the queue: they are single cheap statements that feed every run after them, so under a burst of due timers
+a claim waiting behind hundreds of history reads and completions would make every timer late. The overflow stays for
+interactive transactions.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
+from collections import deque
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
@@ -60,7 +65,7 @@ class ServerPool:
         self._target = target
         self._runner = runner
         self._disconnect_at = 0.0
-        self._slots = asyncio.Semaphore(slots)
+        self._slots = _Slots(slots)
         sync_engine = engine.sync_engine
         dialect = sync_engine.dialect
 
@@ -105,8 +110,8 @@ class ServerPool:
         except Exception:
             pass
 
-    async def run(self, make_op: Callable[[], Op[T]], *, read: bool) -> T:
-        """Run the operation ``make_op()`` on a pooled connection.
+    async def run(self, make_op: Callable[[], Op[T]], *, read: bool, urgent: bool = False) -> T:
+        """Run the operation ``make_op()`` on a pooled connection; ``urgent`` ones get the next free slot first.
 
         Deadlocks and serialization failures are retried (the operation's transaction was rolled back); a lost
         connection is retried once for a read.
@@ -114,8 +119,11 @@ class ServerPool:
         Raises:
             StorageUnavailableError: the connection was lost (or could not be made).
         """
-        async with self._slots:
+        await self._slots.acquire(urgent)
+        try:
             return await self._run(make_op, read=read)
+        finally:
+            self._slots.release()
 
     async def _run(self, make_op: Callable[[], Op[T]], *, read: bool) -> T:
         conflicts = 0
@@ -161,3 +169,37 @@ class ServerPool:
 
     async def dispose(self) -> None:
         await self.engine.dispose()
+
+
+class _Slots:
+    """A counting semaphore whose ``urgent`` waiters are served before the others (each group in arrival order)."""
+
+    def __init__(self, slots: int) -> None:
+        self._free = slots
+        self._urgent: deque[asyncio.Future[None]] = deque()
+        self._normal: deque[asyncio.Future[None]] = deque()
+
+    async def acquire(self, urgent: bool = False) -> None:
+        if self._free > 0 and not self._urgent and not self._normal:
+            self._free -= 1
+            return
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        (self._urgent if urgent else self._normal).append(waiter)
+        try:
+            await waiter
+        except BaseException:
+            if waiter.done() and not waiter.cancelled():
+                self.release()  # the slot was handed to us as we were cancelled: pass it on
+            else:
+                with contextlib.suppress(ValueError):  # release() may have dropped it already
+                    (self._urgent if urgent else self._normal).remove(waiter)
+            raise
+
+    def release(self) -> None:
+        for queue in (self._urgent, self._normal):
+            while queue:
+                waiter = queue.popleft()
+                if not waiter.done():
+                    waiter.set_result(None)  # the slot passes straight to the waiter
+                    return
+        self._free += 1

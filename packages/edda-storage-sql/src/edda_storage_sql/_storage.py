@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import sqlite3
-from collections.abc import AsyncIterator, Callable
+import time
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -47,6 +48,10 @@ from edda_storage_sql._writer import SQLiteWriter
 __all__ = ["SQLAlchemyStorage"]
 
 logger = logging.getLogger("edda_storage_sql")
+# Dead workers are looked for at most this often (a recovery pass that follows another at once skips it), so a dead
+# worker's instances are taken over within recovery_interval + this.
+REAP_MIN_INTERVAL_SECONDS = 0.25
+
 T = TypeVar("T")
 
 OPTIONS = (
@@ -150,6 +155,7 @@ class SQLAlchemyStorage:
         # PostgreSQL / MySQL
         self._pool: ServerPool | None = None
         self._liveness: Liveness | None = None if sqlite else Liveness(self._target, self._dialect)
+        self._last_reap = float("-inf")  # time.monotonic() of the last look for dead workers
         if use_listen_notify and self._target.dialect != "postgresql":
             raise ConfigurationError(
                 f"use_listen_notify=True needs PostgreSQL; this is {self._target.describe()}. Leave it None (auto) "
@@ -346,9 +352,9 @@ class SQLAlchemyStorage:
                 raise unavailable(self._target, exc, doing="write to") from exc
             raise
 
-    async def _write(self, make_op: Callable[[], Op[T]]) -> T:
+    async def _write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False) -> T:
         if self._pool is not None:
-            return await self._pool.run(make_op, read=False)
+            return await self._pool.run(make_op, read=False, urgent=urgent)
         if self._writer is None:
             raise self._not_ready()
         writer = self._writer
@@ -438,6 +444,14 @@ class SQLAlchemyStorage:
         """The history of one iteration (default: the current one), in ``seq`` order."""
         return await self._read(lambda: _ops.get_history(self._dialect, instance_id, iteration))
 
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """The current history of several instances in one read (a recovery pass loads its batch this way).
+
+        Instances without history are missing from the result, as are unknown ids."""
+        if not instance_ids:
+            return {}
+        return await self._read(lambda: _ops.get_histories(self._dialect, instance_ids))
+
     # -- the unit of work --------------------------------------------------------------------------------------------
 
     async def commit_step(self, commit: StepCommit, *, tx: SQLTransaction | None = None) -> StepOutcome:
@@ -488,7 +502,7 @@ class SQLAlchemyStorage:
     ) -> InstanceRecord | None:
         """Take the lease of an unfinished instance that is unowned, expired, or already ``worker_id``'s."""
         return await self._write(
-            lambda: _ops.claim_instance(self._dialect, instance_id, worker_id, now, lease_expires_at)
+            lambda: _ops.claim_instance(self._dialect, instance_id, worker_id, now, lease_expires_at), urgent=True
         )
 
     async def claim_runnable(
@@ -499,11 +513,15 @@ class SQLAlchemyStorage:
         On PostgreSQL and MySQL the leases of workers whose process died are expired first (see
         :mod:`._liveness`), so their instances are claimed in this pass.
         """
-        if self._liveness is not None:
+        if self._liveness is not None and time.monotonic() - self._last_reap >= REAP_MIN_INTERVAL_SECONDS:
+            # Back-to-back passes (a backlog of due timers, a burst of work) need not each look for dead workers.
+            self._last_reap = time.monotonic()
             reaped = await self._liveness.reap(now)
             if reaped:
                 logger.info("Took over %d instance(s) of worker(s) whose process died", reaped)
-        return await self._write(lambda: _ops.claim_runnable(self._dialect, worker_id, now, lease_expires_at, limit))
+        return await self._write(
+            lambda: _ops.claim_runnable(self._dialect, worker_id, now, lease_expires_at, limit), urgent=True
+        )
 
     async def renew_leases(self, fences: list[Fence], *, lease_expires_at: datetime) -> set[str]:
         """Extend the leases still held as fenced; returns the renewed instance ids."""

@@ -8,7 +8,7 @@ conformance kit is first proven against. Nothing survives the process; use it fo
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -228,6 +228,13 @@ class InMemoryStorage:
     # -- history ------------------------------------------------------------------------------------------------
 
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
+        return self._history_of(instance_id, iteration)
+
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """The current history of each existing instance of ``instance_ids`` (one read for a batch)."""
+        return {iid: self._history_of(iid, None) for iid in dict.fromkeys(instance_ids) if iid in self._instances}
+
+    def _history_of(self, instance_id: str, iteration: int | None) -> list[HistoryEvent]:
         if iteration is None:
             row = self._instances.get(instance_id)
             if row is None:

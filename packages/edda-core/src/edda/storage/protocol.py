@@ -118,6 +118,10 @@ class HistoryStore(Protocol):
         """The history of one iteration (default: the instance's current one), in ``seq`` order."""
         ...
 
+    # Optional (the engine checks for it): ``get_histories(instance_ids) -> dict[str, list[HistoryEvent]]``, the
+    # current history of several instances in one read, each in ``seq`` order; an instance that does not exist is
+    # left out. A recovery pass that claims a batch loads their histories with it instead of one read each.
+
 
 class StepStore(Protocol):
     async def commit_step(self, commit: StepCommit, *, tx: Transaction | None = None) -> StepOutcome:

@@ -222,6 +222,25 @@ class StorageConformance:
         got = await storage.get_instance("i-1")
         assert got.iteration == 1 and got.input_data == {"x": 2}
 
+    async def test_histories_of_several_instances_in_one_read(self, storage: Any) -> None:
+        if not callable(getattr(storage, "get_histories", None)):
+            pytest.skip("this storage has no get_histories (optional)")
+        for iid in ("i-1", "i-2", "i-3"):
+            await storage.create_instance(new_instance(iid))
+        await storage.commit_step(step("i-1", history=(completed("a:1", 1), completed("b:1", 2))))
+        await storage.commit_step(step("i-2", history=(completed("a:1", "old"),)))
+        await storage.commit_step(step("i-2", update=InstanceUpdate(iteration=1, input_data={"x": 2})))
+        await storage.commit_step(step("i-2", history=(completed("a:1", "new"),)))
+        got = await storage.get_histories(["i-2", "i-1", "i-3", "missing", "i-1"])
+        assert set(got) <= {"i-1", "i-2", "i-3"}
+        for iid in ("i-1", "i-2", "i-3"):  # exactly what get_history says, for each
+            assert [(h.seq, h.activity_id, h.event_data) for h in got.get(iid, [])] == [
+                (h.seq, h.activity_id, h.event_data) for h in await storage.get_history(iid)
+            ]
+        assert [h.event_data["result"] for h in got["i-2"]] == ["new"]  # the current iteration only
+        assert [h.activity_id for h in got["i-1"]] == ["a:1", "b:1"]
+        assert await storage.get_histories([]) == {}
+
     # -- payloads -----------------------------------------------------------------------------------------------
 
     @pytest.mark.parametrize(
