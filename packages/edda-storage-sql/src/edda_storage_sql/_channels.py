@@ -69,15 +69,16 @@ _WAITING_SUBSCRIBERS = Sql(
     "SELECT instance_id, mode FROM edda_channel_subscriptions WHERE channel = :channel AND waiting_since IS NOT NULL "
     "ORDER BY waiting_since, instance_id"
 )
+# A targeted message can wake only its target: look at that one subscription, not at every waiting subscriber of the
+# channel (thousands of workflows may wait on one event type, each for its own event).
+_TARGET_WAITING = Sql(
+    "SELECT instance_id FROM edda_channel_subscriptions WHERE channel = :channel AND instance_id = :instance_id "
+    "AND waiting_since IS NOT NULL"
+)
 _UNCLAIMED = Sql(
     "SELECT COUNT(*) FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
     "AND claimed_by IS NULL"
 )
-_FIND = {
-    "broadcast": "(target_instance_id = :instance_id OR (target_instance_id IS NULL AND seq > :cursor_seq))",
-    "competing": "(target_instance_id = :instance_id OR target_instance_id IS NULL)",
-    "direct": "target_instance_id = :instance_id",
-}
 _CLAIM_MESSAGE = Sql("UPDATE edda_channel_messages SET claimed_by = :instance_id WHERE seq = :seq")
 _ADVANCE_CURSOR = Sql(
     "UPDATE edda_channel_subscriptions SET cursor_seq = :seq, waiting_since = NULL "
@@ -222,10 +223,11 @@ def publish_steps(d: Dialect, m: EncodedMessage, now: datetime) -> Steps:
         published_at=to_utc(now),
         target_instance_id=message.target_instance_id,
     )
-    waiting = yield Query(_WAITING_SUBSCRIBERS, {"channel": message.channel})
     if message.target_instance_id is not None:
-        targets = [row[0] for row in waiting if row[0] == message.target_instance_id]
+        rows = yield Query(_TARGET_WAITING, {"channel": message.channel, "instance_id": message.target_instance_id})
+        targets = [row[0] for row in rows]
     else:
+        waiting = yield Query(_WAITING_SUBSCRIBERS, {"channel": message.channel})
         broadcast = [row[0] for row in waiting if row[1] == "broadcast"]
         competing = [row[0] for row in waiting if row[1] == "competing"]
         if competing:
@@ -257,12 +259,32 @@ def publish(d: Dialect, m: EncodedMessage, now: datetime) -> Op[tuple[ChannelMes
     return Op(steps())
 
 
+_FIND_ADDRESSED = (
+    f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND "
+    "target_instance_id = :instance_id AND claimed_by IS NULL ORDER BY seq LIMIT 1"
+)
+_FIND_UNADDRESSED = {
+    "broadcast": (
+        f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
+        "AND seq > :cursor_seq AND claimed_by IS NULL ORDER BY seq LIMIT 1"
+    ),
+    "competing": (
+        f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
+        "AND claimed_by IS NULL ORDER BY seq LIMIT 1"
+    ),
+}
+
+
 @lru_cache(maxsize=8)
 def _find_sql(mode: str) -> Sql:
-    condition = _FIND.get(mode, _FIND["direct"])
+    """The oldest message deliverable in ``mode``: the oldest addressed to the receiver and (unless ``direct``) the
+    oldest unaddressed one, each found through the index on ``(channel, target_instance_id, seq)``, in one query."""
+    unaddressed = _FIND_UNADDRESSED.get(mode)
+    if unaddressed is None:
+        return Sql(_FIND_ADDRESSED)
     return Sql(
-        f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND claimed_by IS NULL AND "
-        f"{condition} ORDER BY seq LIMIT 1"
+        f"SELECT * FROM ({_FIND_ADDRESSED}) AS addressed UNION ALL SELECT * FROM ({unaddressed}) AS unaddressed "
+        "ORDER BY seq LIMIT 1"
     )
 
 
