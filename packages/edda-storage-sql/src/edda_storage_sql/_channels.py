@@ -79,7 +79,10 @@ _UNCLAIMED = Sql(
     "SELECT COUNT(*) FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
     "AND claimed_by IS NULL"
 )
-_CLAIM_MESSAGE = Sql("UPDATE edda_channel_messages SET claimed_by = :instance_id WHERE seq = :seq")
+_CLAIM_MESSAGE = Sql(
+    "UPDATE edda_channel_messages SET claimed_by = :instance_id WHERE seq = :seq AND claimed_by IS NULL"
+)
+_LOCK_INSTANCE = Sql("SELECT instance_id FROM edda_instances WHERE instance_id = :instance_id FOR UPDATE")
 _ADVANCE_CURSOR = Sql(
     "UPDATE edda_channel_subscriptions SET cursor_seq = :seq, waiting_since = NULL "
     "WHERE instance_id = :instance_id AND channel = :channel"
@@ -137,15 +140,33 @@ def _lock_sql(dialect: str, count: int) -> Sql:
     return Sql(f"INSERT INTO edda_channels (channel) VALUES {values} ON DUPLICATE KEY UPDATE channel = channel")
 
 
-def lock_channels(d: Dialect, channels: Sequence[str]) -> Steps:
-    """Create (if new) and row-lock the channels, in name order, until the transaction ends. No-op on SQLite."""
-    if d.name == "sqlite" or not channels:
+_SHARE_LOCK = {
+    "postgresql": Sql("SELECT channel FROM edda_channels WHERE channel = :channel FOR SHARE"),
+    "mysql": Sql("SELECT channel FROM edda_channels WHERE channel = :channel LOCK IN SHARE MODE"),
+}
+
+
+def lock_channels(d: Dialect, channels: Sequence[str], shared: Sequence[str] = ()) -> Steps:
+    """Row-lock the channels until the transaction ends, in name order: ``channels`` exclusively (created if new),
+    ``shared`` (those not also in ``channels``) in share mode. No-op on SQLite, whose single writer serializes.
+
+    Exclusive: anything that must see every receiver of a channel at once (an unaddressed publish, subscribing,
+    unsubscribing, a publish inside a step). Share: work on one instance's part of a channel (its receive, a message
+    addressed to it), which the instance's own row serializes instead; receives of different instances then run in
+    parallel, and an unaddressed publish still excludes them all."""
+    if d.name == "sqlite" or not (channels or shared):
         return
-    names = sorted(set(channels))
-    if d.name == "postgresql":
-        yield Execute(_lock_sql("postgresql", 0), {"channels": names})
-    else:
-        yield Execute(_lock_sql("mysql", len(names)), {f"ch{i}": c for i, c in enumerate(names)})
+    exclusive = set(channels)
+    for name in sorted(exclusive | set(shared)):
+        if name not in exclusive:
+            rows = yield Query(_SHARE_LOCK[d.name], {"channel": name})
+            if rows:
+                continue
+            # A channel never used before: create it, which takes the exclusive lock (first use only).
+        if d.name == "postgresql":
+            yield Execute(_lock_sql("postgresql", 0), {"channels": [name]})
+        else:
+            yield Execute(_lock_sql("mysql", 1), {"ch0": name})
 
 
 def _channel_mode(channel: str) -> Steps:
@@ -197,8 +218,12 @@ def _lock_waiting_sql(count: int) -> Sql:
     )
 
 
-def publish_steps(d: Dialect, m: EncodedMessage, now: datetime) -> Steps:
-    """Store the message and wake its waiting receivers. Returns ``(record, woken ids)``; channel already locked."""
+def publish_steps(d: Dialect, m: EncodedMessage, now: datetime, *, lock_target: bool = False) -> Steps:
+    """Store the message and wake its waiting receivers. Returns ``(record, woken ids)``; channel already locked.
+
+    ``lock_target``: the channel is locked in share mode only, so an addressed message first locks its target's
+    instance row, which the target's own receive holds from its start: the two then serialize, and either the
+    receive sees the message or the publish sees the receive waiting."""
     message = m.message
     params = {
         "message_id": message.message_id,
@@ -224,6 +249,8 @@ def publish_steps(d: Dialect, m: EncodedMessage, now: datetime) -> Steps:
         target_instance_id=message.target_instance_id,
     )
     if message.target_instance_id is not None:
+        if lock_target and d.name != "sqlite":
+            yield Query(_LOCK_INSTANCE, {"instance_id": message.target_instance_id})
         rows = yield Query(_TARGET_WAITING, {"channel": message.channel, "instance_id": message.target_instance_id})
         targets = [row[0] for row in rows]
     else:
@@ -252,8 +279,12 @@ def publish(d: Dialect, m: EncodedMessage, now: datetime) -> Op[tuple[ChannelMes
     """``publish``: store a message and wake its receivers, serialized with receives on the channel."""
 
     def steps() -> Steps:
-        yield from lock_channels(d, [m.message.channel])
-        record, woken = yield from publish_steps(d, m, now)
+        if m.message.target_instance_id is not None:  # concerns one receiver only: see lock_channels
+            yield from lock_channels(d, [], shared=[m.message.channel])
+            record, woken = yield from publish_steps(d, m, now, lock_target=True)
+        else:
+            yield from lock_channels(d, [m.message.channel])
+            record, woken = yield from publish_steps(d, m, now)
         return record, tuple(woken)
 
     return Op(steps())
@@ -298,13 +329,18 @@ def find_deliverable(instance_id: str, channel: str, mode: str, cursor: int) -> 
 
 
 def take(instance_id: str, channel: str, mode: str, seq: int, targeted: bool) -> Steps:
-    """Mark a found message delivered to the instance: claim it, or move the broadcast cursor past it."""
+    """Mark a found message delivered to the instance: claim it, or move the broadcast cursor past it.
+
+    Returns ``False`` if a competing receiver claimed the message first (receives share the channel lock, so two
+    may find the same message; the claim is conditional and the loser looks again)."""
     key = {"instance_id": instance_id, "channel": channel}
     if targeted or mode == "competing":
-        yield Execute(_CLAIM_MESSAGE, {"instance_id": instance_id, "seq": seq})
+        if not (yield Execute(_CLAIM_MESSAGE, {"instance_id": instance_id, "seq": seq})):
+            return False
         yield Execute(_SET_WAITING, {**key, "waiting_since": None})
     else:
         yield Execute(_ADVANCE_CURSOR, {**key, "seq": seq})
+    return True
 
 
 def set_waiting(d: Dialect, instance_id: str, channel: str, now: datetime) -> Steps:

@@ -339,18 +339,22 @@ def receive_or_wait(
     iid = step.fence.instance_id
 
     def steps() -> Steps:
-        yield from _channels.lock_channels(d, [*step.channels, channel])
+        # The receive itself needs the channel in share mode only: the fenced update of the instance's own row,
+        # right after, serializes it with messages addressed to the instance (see _channels.lock_channels).
+        yield from _channels.lock_channels(d, step.channels, shared=[channel])
         _outcome, iteration = yield from _apply(d, step)
         mode, cursor = yield from _channels.subscribe(iid, channel, None)
-        row = yield from _channels.find_deliverable(iid, channel, mode, cursor)
-        if row is None:
-            if wait is not None:
-                if wait.shape:
-                    yield Execute(_plain_update_sql(wait.shape), {"instance_id": iid, **wait.params})
-                yield from _channels.set_waiting(d, iid, channel, step.now)
-            return None
-        record = message_from_row(row, d)
-        yield from _channels.take(iid, channel, mode, record.seq, record.target_instance_id is not None)
+        while True:
+            row = yield from _channels.find_deliverable(iid, channel, mode, cursor)
+            if row is None:
+                if wait is not None:
+                    if wait.shape:
+                        yield Execute(_plain_update_sql(wait.shape), {"instance_id": iid, **wait.params})
+                    yield from _channels.set_waiting(d, iid, channel, step.now)
+                return None
+            record = message_from_row(row, d)
+            if (yield from _channels.take(iid, channel, mode, record.seq, record.target_instance_id is not None)):
+                break
         is_bytes = isinstance(record.data, bytes)
         event_data: dict[str, Any] = {
             "channel": channel,
