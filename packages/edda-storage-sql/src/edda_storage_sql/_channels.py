@@ -4,9 +4,14 @@ Semantics are those of ``InMemoryStorage``: a subscription has a mode (``broadca
 subscribing, tracked by a per-subscriber cursor; ``competing``: each untargeted message to one subscriber, claimed;
 ``direct``: only messages targeted at the instance); the channel's mode is that of its non-direct subscriptions.
 
-Publishing and receiving on one channel are serialized so no wake-up is lost: on PostgreSQL and MySQL every operation
-touching channels first upserts and locks their rows in ``edda_channels`` (in name order, so two operations never
-wait on each other crosswise); on SQLite the single writer already serializes them.
+No wake-up may be lost between a publish and a receive that parks. On SQLite the single writer serializes them. On
+PostgreSQL and MySQL every operation first locks its channels' rows in ``edda_channels`` (in name order, so two
+operations never wait on each other crosswise): exclusively for what must see every receiver at once (an unaddressed
+publish, subscribing, a publish inside a step), in share mode for what concerns one instance (its receive, a message
+addressed to it). Those then serialize on the instance's own row, which a receive locks first (its fenced update)
+and an addressed publish locks before it looks whether its target is waiting; competing receivers, which may find
+the same message at once, claim it conditionally and the loser looks again. Receives of different instances on one
+channel (thousands of workflows waiting on one event type, each for its own event) thus run in parallel.
 """
 
 from __future__ import annotations
