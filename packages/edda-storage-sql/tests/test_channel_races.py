@@ -1,4 +1,4 @@
-"""Channel races on the real servers: receives share the channel lock, so these check that no wake-up is lost and
+"""Races on the real servers (and what a deadlock becomes): receives share the channel lock, so these check that no wake-up is lost and
 no competing message is taken twice when receives, addressed publishes and competing claims run truly at once
 (several storages, i.e. connection pools, as several worker processes would have)."""
 
@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import random
 from datetime import UTC, datetime
+from typing import Any
 
 import pytest
 
@@ -107,3 +108,40 @@ async def test_competing_receivers_at_once_take_each_message_once(server_url: st
     finally:
         for storage in storages:
             await storage.close()
+
+
+async def test_a_deadlock_inside_a_transaction_is_a_storage_conflict(server_url: str) -> None:
+    # Two activity transactions lock two instance rows in opposite orders: the server kills one of them. The engine
+    # must see a StorageConflictError (a kind of StorageUnavailableError: retry from history), not a raw driver
+    # error it would take for the workflow's own failure.
+    from sqlalchemy import text
+
+    from edda.exceptions import StorageConflictError, StorageUnavailableError
+
+    storage = SQLAlchemyStorage(server_url)
+    await storage.initialize()
+    try:
+        for iid in ("a", "b"):
+            await _create(storage, iid)
+        touch = text("UPDATE edda_instances SET updated_at = updated_at WHERE instance_id = :i")
+        first, second = storage.begin(), storage.begin()
+        await first.session.execute(touch, {"i": "b"})
+        await second.session.execute(touch, {"i": "a"})
+
+        async def commit(tx: Any, iid: str) -> BaseException | None:
+            try:
+                await storage.commit_step(StepCommit(fence=Fence(iid, "w", 1), now=_now()), tx=tx)
+                await tx.commit()
+            except BaseException as exc:
+                await tx.rollback()
+                return exc
+            return None
+
+        outcomes = await asyncio.gather(commit(first, "a"), commit(second, "b"))
+        failures = [o for o in outcomes if o is not None]
+        assert len(failures) == 1, outcomes  # one was chosen as the deadlock victim, the other committed
+        assert isinstance(failures[0], StorageConflictError), repr(failures[0])
+        assert isinstance(failures[0], StorageUnavailableError)
+        assert "deadlock" in str(failures[0]) and "@" not in str(failures[0])  # says what happened, no URL
+    finally:
+        await storage.close()

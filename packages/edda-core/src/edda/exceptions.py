@@ -116,6 +116,11 @@ class StorageUnavailableError(EddaError):
     """The database could not be reached (the message names dialect, host and port, never the URL)."""
 
 
+class StorageConflictError(StorageUnavailableError):
+    """The database rolled a transaction back to resolve a deadlock or serialization conflict; nothing of it was
+    written. Like a lost connection, the engine retries the run from the workflow's history."""
+
+
 class InvalidInputError(EddaError, ValueError):
     """Workflow input does not match the workflow function's signature or type hints. Nothing was stored."""
 

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
-from edda.exceptions import ConfigurationError, StorageUnavailableError
+from edda.exceptions import ConfigurationError, StorageConflictError, StorageUnavailableError
 from edda.storage.records import (
     ChannelMessageRecord,
     Fence,
@@ -35,7 +35,7 @@ from edda.storage.records import (
 from edda_storage_sql import _channels, _commit, _ops, _outbox
 from edda_storage_sql._codec import PayloadGuard
 from edda_storage_sql._dialects import dialect_for
-from edda_storage_sql._errors import is_disconnect, is_duplicate_key, is_sqlite_unavailable, unavailable
+from edda_storage_sql._errors import is_conflict, is_disconnect, is_duplicate_key, is_sqlite_unavailable, unavailable
 from edda_storage_sql._liveness import Liveness
 from edda_storage_sql._migrations import migrate_mysql, migrate_postgresql, migrate_sqlite
 from edda_storage_sql._pool import ServerPool
@@ -414,6 +414,13 @@ class SQLAlchemyStorage:
             if self._pool is not None:
                 self._pool.note_disconnect()
             return unavailable(self._target, exc, doing="use")
+        if self._target.dialect != "sqlite" and is_conflict(exc):
+            # Outside a transaction the pool retries these; inside one, the whole transaction (the activity's
+            # business writes included) is gone, so the run is retried from history, as after a lost connection.
+            return StorageConflictError(
+                f"The {self._target.describe()} rolled the transaction back to resolve a deadlock or serialization "
+                f"conflict ({type(exc).__name__}); nothing of it was written, and it is retried from history."
+            )
         return exc
 
     # -- instances ---------------------------------------------------------------------------------------------------
