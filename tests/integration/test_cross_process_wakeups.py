@@ -66,9 +66,14 @@ async def test_an_event_from_another_process_resumes_the_workflow_at_once(sender
                 env={**os.environ, "XP_DB_URL": db_url},
                 stderr=subprocess.PIPE,
             )
-            result = await app.wait_for_result(iid, timeout=20)
+            sender_done = asyncio.ensure_future(proc.communicate())
+            try:
+                result = await app.wait_for_result(iid, timeout=20)
+            except TimeoutError:
+                _, stderr = await asyncio.wait_for(sender_done, 30)
+                pytest.fail(f"not resumed; the sender exited {proc.returncode}:\n{stderr.decode()[-3000:]}")
             took = time.monotonic() - began
-            _, stderr = await proc.communicate()
+            _, stderr = await sender_done
             assert proc.returncode == 0, stderr.decode()[-2000:]
     assert result["data"] == {"n": 1}
     # The sender that defines the workflow ran it itself; the one that does not handed it over by NOTIFY.

@@ -601,7 +601,10 @@ class EddaApp:
                     # lease epoch and starts the run; starting it here too would run it twice.
                     if record.instance_id not in self._tasks and record.instance_id not in self._claiming:
                         history = None if histories is None else histories.get(record.instance_id, [])
-                        self._start_claimed(record, history=history)
+                        # announce_release: if this process does not define the workflow, the release is followed
+                        # by a wake-up for the processes that may (a release by a wake-up's own claim may have
+                        # come first, and its NOTIFY found the instance still leased here).
+                        self._start_claimed(record, history=history, announce_release=True)
                 self._adapt_batch(limit, len(claimed))
                 if len(claimed) >= limit:
                     await asyncio.sleep(0)
