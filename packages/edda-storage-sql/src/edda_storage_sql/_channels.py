@@ -299,15 +299,13 @@ _FIND_ADDRESSED = (
     f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND "
     "target_instance_id = :instance_id AND claimed_by IS NULL ORDER BY seq LIMIT 1"
 )
+_UNADDRESSED = (
+    f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
+    "AND claimed_by IS NULL {}ORDER BY seq LIMIT 1"
+)
 _FIND_UNADDRESSED = {
-    "broadcast": (
-        f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
-        "AND seq > :cursor_seq AND claimed_by IS NULL ORDER BY seq LIMIT 1"
-    ),
-    "competing": (
-        f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
-        "AND claimed_by IS NULL ORDER BY seq LIMIT 1"
-    ),
+    "broadcast": _UNADDRESSED.format("AND seq > :cursor_seq "),  # only what was published after subscribing
+    "competing": _UNADDRESSED.format(""),
 }
 
 

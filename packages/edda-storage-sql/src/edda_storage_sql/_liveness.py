@@ -27,6 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from edda_storage_sql._dialects import Dialect
+from edda_storage_sql._errors import is_conflict
 from edda_storage_sql._url import DatabaseTarget
 
 __all__ = ["Liveness"]
@@ -202,7 +203,7 @@ class Liveness:
                     return await self._mysql_reap(conn, now)
                 except Exception as exc:
                     await _quiet_rollback(conn)
-                    if _is_deadlock(exc) and attempt + 1 < _DEADLOCK_RETRIES:
+                    if is_conflict(exc) and attempt + 1 < _DEADLOCK_RETRIES:
                         await asyncio.sleep(0.005 * (attempt + 1))
                         continue
                     logger.warning("Checking for dead workers failed: %s", exc)
@@ -329,11 +330,6 @@ class Liveness:
         if self._engine is not None:
             await self._engine.dispose()
             self._engine = None
-
-
-def _is_deadlock(exc: BaseException) -> bool:
-    text_ = str(exc)
-    return "1213" in text_ or "Deadlock" in text_ or "deadlock detected" in text_
 
 
 async def _quiet_close(conn: AsyncConnection) -> None:
