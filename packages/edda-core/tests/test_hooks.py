@@ -88,8 +88,10 @@ async def test_hooks_are_called_with_documented_arguments() -> None:
             ("workflow_start", "observed", {"x": 21}),
             ("activity_start", "flaky:1", "flaky", False),
             ("activity_retry", "flaky:1", "blip", 1, 2.0),
-            ("activity_complete", "flaky:1", 42, False),
+            # The activity's result and its outbox event commit before the await returns, so the event's
+            # post-commit hook runs before on_activity_complete.
             ("event_sent", "thing.done", "svc", {"x": 21}),
+            ("activity_complete", "flaky:1", 42, False),
             ("workflow_complete", "observed", 42),
         ]
         hooks.calls.clear()

@@ -160,10 +160,11 @@ class _CountingStorage(InMemoryStorage):
         return outcome
 
 
-async def test_a_three_activity_workflow_costs_three_step_commits() -> None:
-    # Each finished activity's entry rides on the next commit that must happen anyway: the next activity's start,
-    # and for the last one the completion. With the start, that is 4 commits for 3 activities (1.33 per activity).
+async def test_each_activity_is_committed_before_its_await_returns() -> None:
+    # The commit rule: when `await activity(...)` returns in workflow code, its result is durable. A 3-activity
+    # workflow therefore costs one commit per activity plus the completion (the start is create_instance).
     storage = _CountingStorage()
+    seen: list[list[str]] = []
 
     @activity
     async def step_a(ctx: WorkflowContext, x: int) -> int:
@@ -177,20 +178,48 @@ async def test_a_three_activity_workflow_costs_three_step_commits() -> None:
     async def step_c(ctx: WorkflowContext, x: int) -> int:
         return x - 1
 
+    async def durable_ids(ctx: WorkflowContext) -> None:
+        seen.append([e.activity_id for e in await storage.get_history(ctx.instance_id)])
+
     @workflow
     async def three(ctx: WorkflowContext, n: int) -> int:
-        return await step_c(ctx, await step_b(ctx, await step_a(ctx, n)))
+        a = await step_a(ctx, n)
+        await durable_ids(ctx)  # workflow code between two steps: a side effect the previous result must precede
+        b = await step_b(ctx, a)
+        await durable_ids(ctx)
+        c = await step_c(ctx, b)
+        await durable_ids(ctx)
+        return c
 
-    class SlowHooks(HooksBase):
-        async def on_activity_complete(self, *args: Any) -> None:
-            await asyncio.sleep(0.005)  # a hook doing I/O gives a premature background flush time to run
-
-    async with EddaApp(service_name="test", storage=storage, hooks=SlowHooks()) as app:
+    async with EddaApp(service_name="test", storage=storage) as app:
         iid = await three.start(n=5)
         assert await app.wait_for_result(iid, timeout=5) == 11
         record = await storage.get_instance(iid)
         assert record is not None and record.status == "completed"
-    assert storage.step_commits == [("step_a:1",), ("step_b:1",), ("step_c:1",)]
+    assert seen == [["step_a:1"], ["step_a:1", "step_b:1"], ["step_a:1", "step_b:1", "step_c:1"]]
+    assert storage.step_commits == [("step_a:1",), ("step_b:1",), ("step_c:1",), ()]
+
+
+async def test_a_failed_activity_is_committed_before_the_error_reaches_the_workflow() -> None:
+    storage = _CountingStorage()
+    seen: list[list[str]] = []
+
+    @activity
+    async def refuse(ctx: WorkflowContext) -> None:
+        raise TerminalError("no")
+
+    @workflow
+    async def handled(ctx: WorkflowContext) -> str:
+        try:
+            await refuse(ctx)
+        except TerminalError:
+            seen.append([e.event_type for e in await storage.get_history(ctx.instance_id)])
+        return "handled"
+
+    async with EddaApp(service_name="test", storage=storage) as app:
+        iid = await handled.start()
+        assert await app.wait_for_result(iid, timeout=5) == "handled"
+    assert seen == [["ActivityFailed"]]
 
 
 async def test_concurrent_activities_do_not_hold_a_result_while_another_runs() -> None:
@@ -221,4 +250,4 @@ async def test_concurrent_activities_do_not_hold_a_result_while_another_runs() -
         assert "q:1" in history and "s:1" not in history
         release.set()
         assert await app.wait_for_result(iid, timeout=5) == ["quick", "slow"]
-    assert storage.step_commits == [("q:1",), ("s:1",)]
+    assert storage.step_commits == [("q:1",), ("s:1",), ()]

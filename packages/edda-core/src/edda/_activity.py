@@ -222,7 +222,7 @@ class Activity:
                     tx=scope.tx,
                 )
             else:
-                run.add_pending(events, scope.outbox, scope.post_commit, scope.messages, from_activity=True)
+                await run.commit_now(events, scope.outbox, scope.post_commit, scope.messages)
             result = decode_result(data, payload, self.return_hint)
             await engine.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
             return result
@@ -268,7 +268,7 @@ class Activity:
             info = error_info(raised) | {"retry_metadata": meta, "cause": error_info(exc)}
         else:
             info = error_info(exc)
-        run.add_pending(
+        await run.commit_now(
             [
                 NewHistoryEvent(
                     step_id,
@@ -279,10 +279,7 @@ class Activity:
                         "retry_metadata": meta,
                     },
                 )
-            ],
-            [],
-            [],
-            from_activity=True,
+            ]
         )
         await engine.hook("on_activity_failed", run.instance_id, step_id, self.name, raised)
         raise raised

@@ -1,14 +1,15 @@
 """WorkflowContext and the per-run bookkeeping behind it.
 
 A *run* is one execution of a workflow function on one worker: from the top, replaying recorded steps, then
-executing new ones. ``_RunState`` holds what that needs: the history read once at the start, which recorded steps
+executing new ones. ``RunState`` holds what that needs: the history read once at the start, which recorded steps
 the code has consumed, the ids handed out, and the writes not yet committed.
 
-Commit batching: a finished activity's history entry is held in ``pending`` and committed together with the next
-write that has to happen anyway: before the next activity's body starts (it must not run twice, so the previous
-result must be durable first), or with the workflow's completion, suspension or failure. A 3-activity workflow
-thus costs 4 commits, not 5. The deferral never spans another activity's execution; a short timer bounds it when
-the workflow code does something slow between steps.
+Commit rule: when ``await an_activity(...)`` returns (or raises) in workflow code, its history entry is committed.
+Activities of one run that finish together (``asyncio.gather``) share a commit: a finishing activity puts its entry
+in ``pending`` and flushes; a flush takes everything pending, so one that waits for the flush lock finds its entry
+already committed by the flush before it. Entries that replay the same way whether or not they were committed (a
+timer that fired, a receive that timed out: both are decided by the wait recorded on the instance) still ride on the
+next commit, bounded by a short timer.
 """
 
 from __future__ import annotations
@@ -54,6 +55,7 @@ STEP_EVENT_TYPES = frozenset(
         "MessagePublished",
         "ChannelSubscribed",
         "ChannelUnsubscribed",
+        "EventSent",
     }
 )
 _STEP_KINDS = {
@@ -66,6 +68,7 @@ _STEP_KINDS = {
     "MessagePublished": "publish to channel",
     "ChannelSubscribed": "subscribe to channel",
     "ChannelUnsubscribed": "unsubscribe from channel",
+    "EventSent": "send_event",
 }
 FLUSH_DELAY_SECONDS = 0.02
 
@@ -106,6 +109,9 @@ class TxScope:
 
 
 current_scope: contextvars.ContextVar[TxScope | None] = contextvars.ContextVar("edda_tx_scope", default=None)
+# The run whose workflow code is executing in this task (and the tasks it spawns): lets calls that take no context,
+# such as ``send_event``, act as recorded steps.
+current_run: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("edda_run", default=None)
 
 
 def describe_step(event: HistoryEvent) -> str:
@@ -131,8 +137,10 @@ class RunState:
         history: list[HistoryEvent],
         cancel_requested: bool = False,
         wait: dict[str, Any] | None = None,
+        iteration: int = 0,
     ) -> None:
         self.engine = engine
+        self.iteration = iteration
         self.storage = engine.storage
         self.instance_id = instance_id
         self.workflow_name = workflow_name
@@ -223,22 +231,35 @@ class RunState:
 
     # -- writes -------------------------------------------------------------------------------------------------
 
+    async def commit_now(
+        self,
+        history: list[NewHistoryEvent],
+        outbox: list[NewOutboxEvent] | None = None,
+        callbacks: list[Callable[[], Awaitable[None]]] | None = None,
+        messages: list[NewMessage] | None = None,
+    ) -> None:
+        """Commit these writes (and whatever else is pending) before returning: what ``await activity(...)``
+        promises. Concurrent callers of one run share commits (see the module docstring)."""
+        self.pending.extend(history)
+        self.pending_outbox.extend(outbox or ())
+        self.pending_callbacks.extend(callbacks or ())
+        self.pending_messages.extend(messages or ())
+        await self.flush()
+
     def add_pending(
         self,
         history: list[NewHistoryEvent],
         outbox: list[NewOutboxEvent],
         callbacks: list[Callable[[], Awaitable[None]]],
         messages: list[NewMessage] | None = None,
-        *,
-        from_activity: bool = False,
     ) -> None:
-        """Hold writes for the next commit. ``from_activity``: the caller is a finishing activity, still counted in
-        ``inflight``; only *other* running activities force an immediate flush."""
+        """Hold writes that replay the same whether committed or not (a fired timer, a receive's timeout) for the
+        next commit; a short timer bounds the wait, and a running activity forces it at once."""
         self.pending.extend(history)
         self.pending_outbox.extend(outbox)
         self.pending_callbacks.extend(callbacks)
         self.pending_messages.extend(messages or ())
-        if self.inflight > (1 if from_activity else 0):
+        if self.inflight > 0:
             self._start_flush_task()  # another activity is running: never hold a result across its execution
         elif self._flush_handle is None:
             self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_DELAY_SECONDS, self._start_flush_task)

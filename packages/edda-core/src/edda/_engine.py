@@ -15,7 +15,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from edda._compensation import call_compensation, pending_compensations
-from edda._context import RunState, StorageFault, Suspend, TxScope, WorkflowContext, current_scope
+from edda._context import RunState, StorageFault, Suspend, TxScope, WorkflowContext, current_run, current_scope
 from edda._errors import error_info, rebuild_error
 from edda._hookcall import call_hook
 from edda._registry import get_workflow
@@ -111,9 +111,11 @@ class Engine:
                 history=loaded,
                 cancel_requested=record.cancel_requested,
                 wait=record.wait,
+                iteration=record.iteration,
             )
             self.app._register_run(run)
             ctx = WorkflowContext(run)
+            token = current_run.set(run)
             try:
                 if record.status == InstanceStatus.COMPENSATING or record.cancel_requested:
                     await self._resume_compensation(run, ctx, record)
@@ -125,6 +127,7 @@ class Engine:
                 )
                 return
             finally:
+                current_run.reset(token)
                 run.cancel_timers()
             if next_record is None:
                 return

@@ -11,16 +11,20 @@ from __future__ import annotations
 import asyncio
 import json
 import urllib.request
+import uuid
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
-from edda._context import WorkflowContext
+from edda._context import RunState, WorkflowContext, current_run, current_scope
 from edda._waits import message_payload, receive_step
+from edda.clock import SystemClock, UuidIdSource
 from edda.serialization import to_storable
+from edda.storage.records import NewHistoryEvent
 
 __all__ = ["EventMetadata", "ReceivedEvent", "cloudevent_parts", "send_event", "wait_event"]
 
+_SENT = frozenset({"EventSent"})
 CORE_ATTRIBUTES = ("specversion", "type", "source", "id", "time", "datacontenttype", "dataschema", "subject")
 
 
@@ -146,6 +150,14 @@ def cloudevent_parts(event: Any) -> tuple[dict[str, Any], dict[str, Any], Any]:
     return core, extensions, data
 
 
+DEFAULT_BROKER_URL = "http://broker-ingress.knative-eventing.svc.cluster.local"
+"""Where ``send_event`` posts when no broker URL is given and no app is running (the seed's documented default)."""
+
+# Ids of events sent from workflow code are uuid5(namespace, "<instance>/<iteration>/<step>"): the same on a replay,
+# so a receiver can drop the duplicate a crash between sending and recording may cause.
+_EVENT_ID_NAMESPACE = uuid.UUID("8a3c4e4e-6f1d-5d2b-9f57-3c2b7e0e5d11")
+
+
 async def send_event(
     event_type: str,
     source: str,
@@ -157,30 +169,97 @@ async def send_event(
 ) -> str:
     """Send a CloudEvent; returns its id.
 
-    With ``broker_url`` (or the running app's ``broker_url``) it is POSTed there as a structured-mode CloudEvent.
-    Otherwise it is delivered to this app's waiting workflows directly (``app.handle_cloudevent``).
-    Not transactional: inside an activity prefer ``send_event_transactional``.
+    Where it goes: to ``broker_url`` if given, else to the running app's ``broker_url``, as an HTTP POST (structured
+    content mode; binary content mode when ``data`` is bytes). With neither, and an app running in this process,
+    it is delivered to this app directly (``app.handle_cloudevent``): to waiting workflows and event handlers.
+    With no app running it is posted to :data:`DEFAULT_BROKER_URL`.
+
+    In workflow code it is a recorded step: it is sent once, and a replay returns the recorded id instead of
+    sending again. The event id is derived from the instance and the step, so if a crash falls between sending and
+    recording, the event sent again on replay has the same id and receivers can deduplicate it. Inside an activity
+    it is a plain send, retried with the activity; prefer ``send_event_transactional`` there.
+
+    Raises:
+        urllib.error.URLError: the broker could not be reached or answered with an error status.
+        ValueError: ``data`` cannot be stored as JSON or bytes.
     """
+    run = current_run.get()
+    if run is not None and current_scope.get() is None:
+        return await _send_event_step(run, event_type, source, data, broker_url, datacontenttype, extensions)
     from edda._app import current_app
 
-    app = current_app()
-    event_id = app.ids.new_id()
+    try:
+        app: Any = current_app()
+    except RuntimeError:
+        app = None
+    if app is None:
+        clock: Any = SystemClock()
+        event_id = UuidIdSource().new_id()
+    else:
+        clock, event_id = app.clock, app.ids.new_id()
+    url = broker_url or (app.broker_url if app is not None else None)
+    if url is None and app is None:
+        url = DEFAULT_BROKER_URL
+    await _deliver(app, url, event_type, source, data, datacontenttype, extensions, event_id, clock.now())
+    return event_id
+
+
+async def _send_event_step(
+    run: RunState,
+    event_type: str,
+    source: str,
+    data: Any,
+    broker_url: str | None,
+    datacontenttype: str | None,
+    extensions: dict[str, Any] | None,
+) -> str:
+    step_id = run.next_auto_id("send_event")
+    recorded = run.claim_step(step_id, event_types=_SENT, name=event_type, name_key="event_type")
+    if recorded is not None:
+        return str(recorded.event_data["event_id"])
+    await run.check_new_step(step_id, f"send_event {event_type!r}")
+    app = run.engine.app
+    event_id = str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{run.instance_id}/{run.iteration}/{step_id}"))
+    url = broker_url or app.broker_url
+    await _deliver(app, url, event_type, source, data, datacontenttype, extensions, event_id, run.engine.clock.now())
+    await run.commit_now(
+        [NewHistoryEvent(step_id, "EventSent", {"event_type": event_type, "source": source, "event_id": event_id})]
+    )
+    return event_id
+
+
+async def _deliver(
+    app: Any,
+    url: str | None,
+    event_type: str,
+    source: str,
+    data: Any,
+    datacontenttype: str | None,
+    extensions: dict[str, Any] | None,
+    event_id: str,
+    now: datetime,
+) -> None:
     payload = to_storable(data, path="event data")
     attributes: dict[str, Any] = {
         "specversion": "1.0",
         "type": event_type,
         "source": source,
         "id": event_id,
-        "time": datetime.now(UTC).isoformat(),
+        "time": now.isoformat(),
     }
     attributes |= dict(extensions or {})
-    url = broker_url or app.broker_url
     if url is None:
         content_type = datacontenttype or (
             "application/octet-stream" if isinstance(payload, bytes) else "application/json"
         )
-        await app.handle_cloudevent(attributes | {"datacontenttype": content_type, "data": payload}, wait=True)
-        return event_id
+        # Handlers run to completion here; they are not part of the sending workflow (a send_event in a handler is
+        # not a step of that workflow's history).
+        token = current_run.set(None)
+        try:
+            await app.handle_cloudevent(attributes | {"datacontenttype": content_type, "data": payload}, wait=True)
+        finally:
+            current_run.reset(token)
+        return
     if isinstance(payload, bytes):
         headers = {f"ce-{k}": str(v) for k, v in attributes.items()}
         headers["content-type"] = datacontenttype or "application/octet-stream"
@@ -192,7 +271,6 @@ async def send_event(
         ).encode()
     request = urllib.request.Request(url, data=body, headers=headers, method="POST")
     await asyncio.to_thread(_post, request)
-    return event_id
 
 
 def _post(request: urllib.request.Request) -> None:

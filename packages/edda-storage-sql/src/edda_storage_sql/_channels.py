@@ -51,7 +51,14 @@ _CHANNEL_MODE = Sql("SELECT mode FROM edda_channel_subscriptions WHERE channel =
 _GET_SUBSCRIPTION = Sql(
     "SELECT mode, cursor_seq FROM edda_channel_subscriptions WHERE instance_id = :instance_id AND channel = :channel"
 )
-_LAST_SEQ = Sql("SELECT COALESCE(MAX(seq), 0) FROM edda_channel_messages WHERE channel = :channel")
+# A new subscription starts reading at the instance's anchor (its start), so that nothing published after start()
+# returned is lost to a wait the workflow reaches later; see docs/waiting.md.
+_ANCHOR = Sql("SELECT message_anchor FROM edda_instances WHERE instance_id = :instance_id")
+# Unsubscribing moves the anchor to now: subscribing again later reads only what is published from then on.
+_MOVE_ANCHOR = Sql(
+    "UPDATE edda_instances SET message_anchor = (SELECT COALESCE(MAX(seq), 0) FROM edda_channel_messages) "
+    "WHERE instance_id = :instance_id"
+)
 _INSERT_SUBSCRIPTION = Sql(
     "INSERT INTO edda_channel_subscriptions (instance_id, channel, mode, cursor_seq, waiting_since) "
     "VALUES (:instance_id, :channel, :mode, :cursor_seq, NULL)"
@@ -198,7 +205,8 @@ def subscribe(instance_id: str, channel: str, mode: str | None) -> Steps:
     if rows and (mode is None or rows[0][0] == mode):
         return rows[0][0], int(rows[0][1])
     resolved = mode or (yield from _channel_mode(channel)) or "broadcast"
-    cursor = int((yield Query(_LAST_SEQ, {"channel": channel}))[0][0])
+    anchor = yield Query(_ANCHOR, {"instance_id": instance_id})
+    cursor = int(anchor[0][0]) if anchor else 0
     params = {**key, "mode": resolved, "cursor_seq": cursor}
     yield Execute(_RESET_SUBSCRIPTION if rows else _INSERT_SUBSCRIPTION, params)
     return resolved, cursor
@@ -206,6 +214,7 @@ def subscribe(instance_id: str, channel: str, mode: str | None) -> Steps:
 
 def unsubscribe(instance_id: str, channel: str) -> Steps:
     yield Execute(_DELETE_SUBSCRIPTION, {"instance_id": instance_id, "channel": channel})
+    yield Execute(_MOVE_ANCHOR, {"instance_id": instance_id})
 
 
 @lru_cache(maxsize=64)

@@ -71,9 +71,9 @@ _SELECT_INSTANCE_FOR_UPDATE = Sql(
 )
 _INSERT_INSTANCE_COLUMNS = (
     "INSERT INTO edda_instances (instance_id, workflow_name, status, input_data, created_at, updated_at, owner_id, "
-    "lease_epoch, lease_expires_at, cancel_requested, iteration, lock_timeout_seconds) VALUES (:instance_id, "
-    ":workflow_name, 'running', :input_data, :now, :now, :owner_id, 1, :lease_expires_at, :false, 0, "
-    ":lock_timeout_seconds)"
+    "lease_epoch, lease_expires_at, cancel_requested, iteration, lock_timeout_seconds, message_anchor) VALUES ("
+    ":instance_id, :workflow_name, 'running', :input_data, :now, :now, :owner_id, 1, :lease_expires_at, :false, 0, "
+    ":lock_timeout_seconds, (SELECT COALESCE(MAX(seq), 0) FROM edda_channel_messages))"
 )
 _INSERT_INSTANCE = Sql(_INSERT_INSTANCE_COLUMNS)
 _INSERT_INSTANCE_IF_ABSENT = Sql(_INSERT_INSTANCE_COLUMNS + " ON CONFLICT (instance_id) DO NOTHING")

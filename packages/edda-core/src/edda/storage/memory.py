@@ -111,6 +111,8 @@ class InMemoryStorage:
         self._msg_seq = 0
         self._outbox_seq = 0
         self._subs: dict[tuple[str, str], dict[str, Any]] = {}  # (instance_id, channel) -> mode, cursor, waiting
+        # Per instance: the message position its new subscriptions start reading at (its start; moved by unsubscribe).
+        self._anchors: dict[str, int] = {}
 
     @classmethod
     def from_url(cls, url: str, **options: Any) -> InMemoryStorage:
@@ -165,6 +167,7 @@ class InMemoryStorage:
             "lock_timeout_seconds": new.lock_timeout_seconds,
         }
         self._instances[new.instance_id] = row
+        self._anchors[new.instance_id] = self._msg_seq
         return self._record(row), True
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
@@ -304,6 +307,7 @@ class InMemoryStorage:
                 self._subscribe(iid, change.channel, change.mode)
             else:
                 self._subs.pop((iid, change.channel), None)
+                self._anchors[iid] = self._msg_seq
         if row["status"] in FINISHED_STATUSES:
             for key in [k for k in self._subs if k[0] == iid]:
                 del self._subs[key]
@@ -359,7 +363,7 @@ class InMemoryStorage:
         if existing is not None and (mode is None or existing["mode"] == mode):
             return existing
         resolved = mode or self._channel_mode(channel) or "broadcast"
-        sub = {"mode": resolved, "cursor": self._msg_seq, "waiting_since": None}
+        sub = {"mode": resolved, "cursor": self._anchors.get(iid, self._msg_seq), "waiting_since": None}
         self._subs[(iid, channel)] = sub
         return sub
 

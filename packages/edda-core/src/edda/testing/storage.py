@@ -599,6 +599,30 @@ class StorageConformance:
                 got.append(msg.message_id if msg else None)
             assert got == ["m1", "m2", None]  # not "before": published before subscribing
 
+    async def test_a_new_subscription_reads_from_the_instance_start(self, storage: Any) -> None:
+        # A broadcast message published after the instance was created, but before it first waits on the channel,
+        # is not lost: a subscription made at the wait (or by subscribe()) starts at the instance's start.
+        await storage.publish(NewMessage("before", "paid", {"n": 0}), now=T0)
+        for iid in ("w", "s"):
+            await storage.create_instance(new_instance(iid))
+        await storage.publish(NewMessage("early", "paid", {"n": 1}), now=T0)
+        got = await storage.receive_or_wait(step("w"), channel="paid", step_id="r:1", wait=None)
+        assert got is not None and got.message_id == "early"
+        await storage.commit_step(step("s", subscriptions=(Subscribe("paid", "broadcast"),)))
+        got = await storage.receive_or_wait(step("s"), channel="paid", step_id="r:1", wait=None)
+        assert got is not None and got.message_id == "early"
+        assert await storage.receive_or_wait(step("s"), channel="paid", step_id="r:2", wait=None) is None
+
+    async def test_unsubscribe_moves_where_a_later_subscription_starts(self, storage: Any) -> None:
+        await storage.create_instance(new_instance("u"))
+        await storage.publish(NewMessage("m1", "ch", {}), now=T0)
+        got = await storage.receive_or_wait(step("u"), channel="ch", step_id="r:1", wait=None)
+        assert got is not None and got.message_id == "m1"
+        await storage.commit_step(step("u", subscriptions=(Unsubscribe("ch"),)))
+        await storage.publish(NewMessage("m2", "ch", {}), now=T0)
+        got = await storage.receive_or_wait(step("u"), channel="ch", step_id="r:2", wait=None)
+        assert got is not None and got.message_id == "m2"  # not m1 again
+
     async def test_competing_delivers_each_message_once(self, storage: Any) -> None:
         await storage.publish(NewMessage("early", "work", {"n": 0}), now=T0)  # queued before any worker
         for iid in ("w1", "w2"):
