@@ -7,6 +7,16 @@ Workflows survive crashes and restarts by deterministic replay of a history kept
 
 from __future__ import annotations
 
+import importlib as _importlib
+import typing as _typing
+
+# The seed's module paths edda.activity, edda.compensation and edda.workflow share their names with the decorators
+# bound below. Importing a submodule makes it an attribute of its package, which would replace the decorator: loaded
+# here first, they are already in sys.modules when user code imports them, and the decorators bound afterwards stay.
+import edda.activity as _activity_module
+import edda.compensation as _compensation_module
+import edda.workflow as _workflow_module
+from edda import _aliases
 from edda._activity import Activity, activity
 from edda._app import EddaApp
 from edda._channels import ChannelMessage, publish, receive, send_to, subscribe, unsubscribe
@@ -41,6 +51,12 @@ from edda.exceptions import (
 from edda.hooks import HooksBase, WorkflowHooks
 from edda.retry import AGGRESSIVE_RETRY, CONSERVATIVE_RETRY, DEFAULT_RETRY_POLICY, INFINITE_RETRY, NO_RETRY, RetryPolicy
 from edda.storage.records import HistoryEvent, InstanceRecord, InstanceStatus, OutboxEvent
+
+if _typing.TYPE_CHECKING:
+    from edda_asgi import create_wsgi_app as create_wsgi_app  # pyright: ignore[reportMissingImports]
+    from edda_outbox import OutboxRelayer as OutboxRelayer  # pyright: ignore[reportMissingImports]
+
+del _activity_module, _compensation_module, _workflow_module
 
 __version__ = "0.1.0"
 
@@ -105,3 +121,18 @@ __all__ = [
     "send_event_transactional",
     "workflow",
 ]
+
+# Names whose code lives in a sibling package, each with the shim module that imports it (and, when the package is
+# missing, raises an ImportError naming the `pip install` line). Imported on first use, so `import edda` stays
+# stdlib-only. They are not in __all__: `from edda import *` must not need the siblings.
+_FROM_SIBLINGS = {"OutboxRelayer": "edda.outbox.relayer", "create_wsgi_app": "edda.wsgi"}
+
+
+def __getattr__(name: str) -> _typing.Any:
+    """PEP 562: ``OutboxRelayer`` (edda-outbox) and ``create_wsgi_app`` (edda-asgi), imported on first use."""
+    shim = _FROM_SIBLINGS.get(name)
+    if shim is not None:
+        return getattr(_importlib.import_module(shim), name)
+    if name in _aliases.REPLACED["edda"]:
+        _aliases.replaced(__name__, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
