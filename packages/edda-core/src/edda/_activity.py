@@ -15,11 +15,11 @@ from edda._registry import compensation_key, register_compensation_function
 from edda.exceptions import ConfigurationError, RetryExhaustedError, SerializationError, WorkflowCancelledException
 from edda.retry import RetryPolicy
 from edda.serialization import from_storable, restore, to_storable
-from edda.storage.records import HistoryEvent, NewHistoryEvent
+from edda.storage.records import HistoryEvent, HistoryEventType, NewHistoryEvent
 
 __all__ = ["Activity", "activity"]
 
-_ACTIVITY_RESULT_TYPES = frozenset({"ActivityCompleted", "ActivityFailed"})
+_ACTIVITY_RESULT_TYPES = frozenset({HistoryEventType.ACTIVITY_COMPLETED, HistoryEventType.ACTIVITY_FAILED})
 
 
 def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
@@ -119,7 +119,7 @@ class Activity:
         if recorded is not None:
             if hooks is not None:
                 await run.engine.hook("on_activity_start", run.instance_id, step_id, self.name, True)
-            if recorded.event_type == "ActivityFailed":
+            if recorded.event_type == HistoryEventType.ACTIVITY_FAILED:
                 raise rebuild_error(recorded.event_data["error"])
             result = decode_result(recorded.event_data, recorded.payload, self.return_hint)
             if hooks is not None:
@@ -186,7 +186,7 @@ class Activity:
                     extra=[
                         NewHistoryEvent(
                             step_id,
-                            "ActivityAttemptFailed",
+                            HistoryEventType.ACTIVITY_ATTEMPT_FAILED,
                             {
                                 "activity_name": self.name,
                                 "attempt": attempt,
@@ -210,7 +210,7 @@ class Activity:
                 "last_error": errors[-1] if errors else None,
                 "errors": errors,
             }
-            events = [NewHistoryEvent(step_id, "ActivityCompleted", data, payload)]
+            events = [NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_COMPLETED, data, payload)]
             if self.compensation is not None:
                 events.append(self._compensation_event(step_id, args, kwargs, value))
             if scope.tx is not None:  # business writes, history and outbox commit together
@@ -272,7 +272,7 @@ class Activity:
             [
                 NewHistoryEvent(
                     step_id,
-                    "ActivityFailed",
+                    HistoryEventType.ACTIVITY_FAILED,
                     {
                         "activity_name": self.name,
                         "error": info,
@@ -292,7 +292,7 @@ class Activity:
         comp_args, comp_kwargs = bind_compensation(self.compensation, self.func, self.name, args, kwargs, result)
         return NewHistoryEvent(
             step_id,
-            "CompensationAttached",
+            HistoryEventType.COMPENSATION_ATTACHED,
             {
                 "compensation_name": getattr(self.compensation, "__name__", str(self.compensation)),
                 "compensation_key": compensation_key(self.compensation),

@@ -15,7 +15,7 @@ from typing import Any
 from edda._context import RunState, WorkflowContext, current_scope
 from edda._waits import check_channel_name, message_payload, receive_step
 from edda.serialization import to_storable
-from edda.storage.records import NewHistoryEvent, NewMessage, Subscribe, Unsubscribe
+from edda.storage.records import HistoryEventType, NewHistoryEvent, NewMessage, Subscribe, Unsubscribe
 
 __all__ = ["ChannelMessage", "publish", "receive", "send_to", "subscribe", "unsubscribe"]
 
@@ -63,11 +63,11 @@ async def subscribe(ctx: WorkflowContext, channel: str, mode: str = "broadcast")
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(_MODES)}; got {mode!r}")
     step_id = run.next_auto_id("subscribe")
-    if run.claim_step(step_id, event_types=frozenset({"ChannelSubscribed"}), name=channel, name_key="channel"):
+    if run.claim_step(step_id, event_types=frozenset({HistoryEventType.CHANNEL_SUBSCRIBED}), name=channel, name_key="channel"):
         return
     await run.check_new_step(step_id, f"subscribe to channel {channel!r}")
     await run.flush(
-        extra=[NewHistoryEvent(step_id, "ChannelSubscribed", {"channel": channel, "mode": mode})],
+        extra=[NewHistoryEvent(step_id, HistoryEventType.CHANNEL_SUBSCRIBED, {"channel": channel, "mode": mode})],
         subscriptions=(Subscribe(channel, mode),),
     )
 
@@ -77,11 +77,11 @@ async def unsubscribe(ctx: WorkflowContext, channel: str) -> None:
     run = _workflow_run(ctx, "unsubscribe")
     check_channel_name(channel)
     step_id = run.next_auto_id("unsubscribe")
-    if run.claim_step(step_id, event_types=frozenset({"ChannelUnsubscribed"}), name=channel, name_key="channel"):
+    if run.claim_step(step_id, event_types=frozenset({HistoryEventType.CHANNEL_UNSUBSCRIBED}), name=channel, name_key="channel"):
         return
     await run.check_new_step(step_id, f"unsubscribe from channel {channel!r}")
     await run.flush(
-        extra=[NewHistoryEvent(step_id, "ChannelUnsubscribed", {"channel": channel})],
+        extra=[NewHistoryEvent(step_id, HistoryEventType.CHANNEL_UNSUBSCRIBED, {"channel": channel})],
         subscriptions=(Unsubscribe(channel),),
     )
 
@@ -134,7 +134,7 @@ async def _publish_from_workflow(
         scope.messages.append(message)
         return message.message_id, True
     step_id = run.next_auto_id(what)
-    recorded = run.claim_step(step_id, event_types=frozenset({"MessagePublished"}), name=channel, name_key="channel")
+    recorded = run.claim_step(step_id, event_types=frozenset({HistoryEventType.MESSAGE_PUBLISHED}), name=channel, name_key="channel")
     if recorded is not None:
         return recorded.event_data["message_id"], bool(recorded.event_data.get("woken"))
     await run.check_new_step(step_id, f"publish to channel {channel!r}")
@@ -142,7 +142,7 @@ async def _publish_from_workflow(
         extra=[
             NewHistoryEvent(
                 step_id,
-                "MessagePublished",
+                HistoryEventType.MESSAGE_PUBLISHED,
                 {"channel": channel, "message_id": message.message_id, "target_instance_id": target},
             )
         ],

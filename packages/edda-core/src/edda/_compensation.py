@@ -17,13 +17,13 @@ from typing import Any, TypeVar
 from edda._context import WorkflowContext, current_scope
 from edda._registry import get_compensation_function, register_compensation_function
 from edda.serialization import restore, to_storable
-from edda.storage.records import HistoryEvent, NewHistoryEvent
+from edda.storage.records import HistoryEvent, HistoryEventType, NewHistoryEvent
 
 __all__ = ["compensation", "on_failure", "register_compensation"]
 
 logger = logging.getLogger("edda")
 F = TypeVar("F", bound=Callable[..., Any])
-_REGISTRATION_TYPES = frozenset({"CompensationRegistered"})
+_REGISTRATION_TYPES = frozenset({HistoryEventType.COMPENSATION_REGISTERED})
 
 
 def compensation(func: F) -> F:
@@ -140,7 +140,7 @@ async def register_compensation(
         [
             NewHistoryEvent(
                 step_id,
-                "CompensationRegistered",
+                HistoryEventType.COMPENSATION_REGISTERED,
                 {
                     "compensation_name": name,
                     "compensation_key": key,
@@ -160,12 +160,12 @@ def pending_compensations(history: list[HistoryEvent], new: list[NewHistoryEvent
     registered: list[tuple[str, dict[str, Any]]] = []
     done: set[str] = set()
     for event in history:
-        if event.event_type in ("CompensationRegistered", "CompensationAttached"):
+        if event.event_type in (HistoryEventType.COMPENSATION_REGISTERED, HistoryEventType.COMPENSATION_ATTACHED):
             registered.append((event.activity_id, event.event_data))
-        elif event.event_type in ("CompensationExecuted", "CompensationFailed"):
+        elif event.event_type in (HistoryEventType.COMPENSATION_EXECUTED, HistoryEventType.COMPENSATION_FAILED):
             done.add(event.activity_id)
     for entry in new:
-        if entry.event_type in ("CompensationRegistered", "CompensationAttached"):
+        if entry.event_type in (HistoryEventType.COMPENSATION_REGISTERED, HistoryEventType.COMPENSATION_ATTACHED):
             registered.append((entry.activity_id, entry.event_data))
     return [(rid, data) for rid, data in reversed(registered) if rid not in done]
 

@@ -26,6 +26,7 @@ from edda.exceptions import EddaError, NonDeterminismError, SessionUnavailableEr
 from edda.storage.records import (
     Fence,
     HistoryEvent,
+    HistoryEventType,
     InstanceUpdate,
     NewHistoryEvent,
     NewMessage,
@@ -46,29 +47,29 @@ logger = logging.getLogger("edda")
 # History event types that are results of a step the workflow code calls (replayed by id).
 STEP_EVENT_TYPES = frozenset(
     {
-        "ActivityCompleted",
-        "ActivityFailed",
-        "CompensationRegistered",
-        "TimerFired",
-        "MessageReceived",
-        "ReceiveTimedOut",
-        "MessagePublished",
-        "ChannelSubscribed",
-        "ChannelUnsubscribed",
-        "EventSent",
+        HistoryEventType.ACTIVITY_COMPLETED,
+        HistoryEventType.ACTIVITY_FAILED,
+        HistoryEventType.COMPENSATION_REGISTERED,
+        HistoryEventType.TIMER_FIRED,
+        HistoryEventType.MESSAGE_RECEIVED,
+        HistoryEventType.RECEIVE_TIMED_OUT,
+        HistoryEventType.MESSAGE_PUBLISHED,
+        HistoryEventType.CHANNEL_SUBSCRIBED,
+        HistoryEventType.CHANNEL_UNSUBSCRIBED,
+        HistoryEventType.EVENT_SENT,
     }
 )
 _STEP_KINDS = {
-    "ActivityCompleted": "activity",
-    "ActivityFailed": "activity",
-    "CompensationRegistered": "compensation registration",
-    "TimerFired": "timer",
-    "MessageReceived": "receive on channel",
-    "ReceiveTimedOut": "receive on channel",
-    "MessagePublished": "publish to channel",
-    "ChannelSubscribed": "subscribe to channel",
-    "ChannelUnsubscribed": "unsubscribe from channel",
-    "EventSent": "send_event",
+    HistoryEventType.ACTIVITY_COMPLETED: "activity",
+    HistoryEventType.ACTIVITY_FAILED: "activity",
+    HistoryEventType.COMPENSATION_REGISTERED: "compensation registration",
+    HistoryEventType.TIMER_FIRED: "timer",
+    HistoryEventType.MESSAGE_RECEIVED: "receive on channel",
+    HistoryEventType.RECEIVE_TIMED_OUT: "receive on channel",
+    HistoryEventType.MESSAGE_PUBLISHED: "publish to channel",
+    HistoryEventType.CHANNEL_SUBSCRIBED: "subscribe to channel",
+    HistoryEventType.CHANNEL_UNSUBSCRIBED: "unsubscribe from channel",
+    HistoryEventType.EVENT_SENT: "send_event",
 }
 FLUSH_DELAY_SECONDS = 0.02
 
@@ -117,9 +118,9 @@ current_run: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("e
 def describe_step(event: HistoryEvent) -> str:
     name = event.event_data.get("activity_name") or event.event_data.get("compensation_name") or "?"
     kind = {
-        "ActivityCompleted": "activity",
-        "ActivityFailed": "activity",
-        "CompensationRegistered": "compensation registration",
+        HistoryEventType.ACTIVITY_COMPLETED: "activity",
+        HistoryEventType.ACTIVITY_FAILED: "activity",
+        HistoryEventType.COMPENSATION_REGISTERED: "compensation registration",
     }.get(event.event_type, event.event_type)
     return f"{kind} {name!r} (id {event.activity_id!r})"
 
@@ -153,7 +154,7 @@ class RunState:
             if event.event_type in STEP_EVENT_TYPES:
                 self.steps.append(event)
                 self.results[event.activity_id] = event
-            elif event.event_type == "ActivityAttemptFailed":
+            elif event.event_type == HistoryEventType.ACTIVITY_ATTEMPT_FAILED:
                 self.attempts.setdefault(event.activity_id, []).append(event)
         self.step_positions = {e.activity_id: i + 1 for i, e in enumerate(self.steps)}
         self.consumed: set[str] = set()

@@ -25,6 +25,7 @@ from edda.serialization import to_storable
 from edda.storage.records import (
     Fence,
     HistoryEvent,
+    HistoryEventType,
     InstanceRecord,
     InstanceStatus,
     InstanceUpdate,
@@ -223,7 +224,7 @@ class Engine:
             current_scope.reset(token)
         if failure is None:
             event = NewHistoryEvent(
-                registration_id, "CompensationExecuted", {"compensation_name": data.get("compensation_name")}
+                registration_id, HistoryEventType.COMPENSATION_EXECUTED, {"compensation_name": data.get("compensation_name")}
             )
             await run.flush(extra=[event], extra_outbox=scope.outbox, extra_callbacks=scope.post_commit, tx=scope.tx)
             return
@@ -233,7 +234,7 @@ class Engine:
             extra=[
                 NewHistoryEvent(
                     registration_id,
-                    "CompensationFailed",
+                    HistoryEventType.COMPENSATION_FAILED,
                     {"compensation_name": data.get("compensation_name"), "error": error_info(failure)},
                 )
             ]

@@ -20,11 +20,11 @@ from edda._context import RunState, WorkflowContext, current_run, current_scope
 from edda._waits import message_payload, receive_step
 from edda.clock import SystemClock, UuidIdSource
 from edda.serialization import to_storable
-from edda.storage.records import NewHistoryEvent
+from edda.storage.records import HistoryEventType, NewHistoryEvent
 
 __all__ = ["EventMetadata", "ReceivedEvent", "cloudevent_parts", "send_event", "wait_event"]
 
-_SENT = frozenset({"EventSent"})
+_SENT = frozenset({HistoryEventType.EVENT_SENT})
 CORE_ATTRIBUTES = ("specversion", "type", "source", "id", "time", "datacontenttype", "dataschema", "subject")
 
 
@@ -223,7 +223,7 @@ async def _send_event_step(
     url = broker_url or app.broker_url
     await _deliver(app, url, event_type, source, data, datacontenttype, extensions, event_id, run.engine.clock.now())
     await run.commit_now(
-        [NewHistoryEvent(step_id, "EventSent", {"event_type": event_type, "source": source, "event_id": event_id})]
+        [NewHistoryEvent(step_id, HistoryEventType.EVENT_SENT, {"event_type": event_type, "source": source, "event_id": event_id})]
     )
     return event_id
 

@@ -17,7 +17,7 @@ from typing import Any
 from edda._context import RunState, WorkflowContext, current_scope
 from edda.exceptions import EventTimeoutError, WorkflowCancelledException
 from edda.serialization import from_storable
-from edda.storage.records import HistoryEvent, InstanceStatus, InstanceUpdate, NewHistoryEvent
+from edda.storage.records import HistoryEvent, HistoryEventType, InstanceStatus, InstanceUpdate, NewHistoryEvent
 
 __all__ = ["check_channel_name", "check_timeout", "receive_step", "sleep", "sleep_until", "wait_timer", "wait_until"]
 
@@ -59,7 +59,7 @@ def _parse(moment: str | None) -> datetime | None:
 async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_fn: Any) -> None:
     run = _in_workflow(ctx, what)
     step_id = timer_id or run.next_auto_id("sleep")
-    if run.claim_step(step_id, event_types=frozenset({"TimerFired"}), name="timer", name_key="kind") is not None:
+    if run.claim_step(step_id, event_types=frozenset({HistoryEventType.TIMER_FIRED}), name="timer", name_key="kind") is not None:
         return
     await run.check_new_step(step_id, "timer 'timer'")
     if run.cancel_requested:
@@ -71,7 +71,7 @@ async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_
         wake_at = wake_at_fn(now)
     if wake_at <= now:
         run.add_pending(
-            [NewHistoryEvent(step_id, "TimerFired", {"kind": "timer", "wake_at": wake_at.isoformat()})], [], []
+            [NewHistoryEvent(step_id, HistoryEventType.TIMER_FIRED, {"kind": "timer", "wake_at": wake_at.isoformat()})], [], []
         )
         return
     await run.suspend(
@@ -139,12 +139,12 @@ async def receive_step(
     timeout = check_timeout(timeout_seconds)
     step_id = step_id or run.next_auto_id(counter)
     recorded = run.claim_step(
-        step_id, event_types=frozenset({"MessageReceived", "ReceiveTimedOut"}), name=channel, name_key="channel"
+        step_id, event_types=frozenset({HistoryEventType.MESSAGE_RECEIVED, HistoryEventType.RECEIVE_TIMED_OUT}), name=channel, name_key="channel"
     )
     if recorded is None:
         await run.check_new_step(step_id, f"receive on channel {channel!r}")
         recorded = await _receive_new(run, channel, step_id, timeout, kind)
-    if recorded.event_type == "ReceiveTimedOut":
+    if recorded.event_type == HistoryEventType.RECEIVE_TIMED_OUT:
         error = EventTimeoutError if kind == "event" else ReceiveTimeoutError
         raise error(
             f"No {'event' if kind == 'event' else 'message'} on {channel!r} within "
@@ -188,7 +188,7 @@ async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float
             instance_id=run.instance_id,
             seq=message.seq,
             activity_id=step_id,
-            event_type="MessageReceived",
+            event_type=HistoryEventType.MESSAGE_RECEIVED,
             event_data={
                 "channel": channel,
                 "message_id": message.message_id,
@@ -204,12 +204,12 @@ async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float
         )
     if timed_out:
         data = {"channel": channel, "kind": kind, "timeout_seconds": (recorded or {}).get("timeout_seconds", timeout)}
-        run.add_pending([NewHistoryEvent(step_id, "ReceiveTimedOut", data)], [], [])
+        run.add_pending([NewHistoryEvent(step_id, HistoryEventType.RECEIVE_TIMED_OUT, data)], [], [])
         return HistoryEvent(
             instance_id=run.instance_id,
             seq=0,
             activity_id=step_id,
-            event_type="ReceiveTimedOut",
+            event_type=HistoryEventType.RECEIVE_TIMED_OUT,
             event_data=data,
             created_at=now,
         )

@@ -13,13 +13,19 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, fields
 from datetime import datetime
-from typing import Any, Final
+from enum import StrEnum
+from typing import Any, Final, TypedDict
 
 __all__ = [
     "ACTIVE_STATUSES",
     "FINISHED_STATUSES",
     "UNSET",
     "WAITING_STATUSES",
+    "ErrorInfo",
+    "HistoryEventType",
+    "OutboxStatus",
+    "Unset",
+    "WaitInfo",
     "Fence",
     "HistoryEvent",
     "InstancePage",
@@ -42,17 +48,69 @@ __all__ = [
 ]
 
 
-class InstanceStatus:
-    """The statuses an instance moves through."""
+class InstanceStatus(StrEnum):
+    """The statuses an instance moves through (the values are the strings stored)."""
 
-    RUNNING: Final = "running"
-    WAITING_FOR_TIMER: Final = "waiting_for_timer"
-    WAITING_FOR_EVENT: Final = "waiting_for_event"
-    WAITING_FOR_MESSAGE: Final = "waiting_for_message"
-    COMPENSATING: Final = "compensating"
-    COMPLETED: Final = "completed"
-    FAILED: Final = "failed"
-    CANCELLED: Final = "cancelled"
+    RUNNING = "running"
+    WAITING_FOR_TIMER = "waiting_for_timer"
+    WAITING_FOR_EVENT = "waiting_for_event"
+    WAITING_FOR_MESSAGE = "waiting_for_message"
+    COMPENSATING = "compensating"
+    COMPLETED = "completed"
+    FAILED = "failed"
+    CANCELLED = "cancelled"
+
+
+class HistoryEventType(StrEnum):
+    """The kinds of history entries (the values are the strings stored in ``event_type``)."""
+
+    ACTIVITY_COMPLETED = "ActivityCompleted"
+    ACTIVITY_FAILED = "ActivityFailed"
+    ACTIVITY_ATTEMPT_FAILED = "ActivityAttemptFailed"
+    COMPENSATION_REGISTERED = "CompensationRegistered"
+    COMPENSATION_ATTACHED = "CompensationAttached"
+    COMPENSATION_EXECUTED = "CompensationExecuted"
+    COMPENSATION_FAILED = "CompensationFailed"
+    TIMER_FIRED = "TimerFired"
+    MESSAGE_RECEIVED = "MessageReceived"
+    RECEIVE_TIMED_OUT = "ReceiveTimedOut"
+    MESSAGE_PUBLISHED = "MessagePublished"
+    CHANNEL_SUBSCRIBED = "ChannelSubscribed"
+    CHANNEL_UNSUBSCRIBED = "ChannelUnsubscribed"
+    EVENT_SENT = "EventSent"
+
+
+class OutboxStatus(StrEnum):
+    """The statuses of an outbox event (the values are the strings stored)."""
+
+    PENDING = "pending"
+    PUBLISHED = "published"
+    FAILED = "failed"
+    EXPIRED = "expired"
+
+
+class WaitInfo(TypedDict, total=False):
+    """What a waiting instance waits for (``InstanceRecord.wait``, stored as JSON)."""
+
+    kind: str  # "timer", "event" or "message"
+    step_id: str
+    wake_at: str  # ISO 8601, timers
+    channel: str  # events and messages
+    timeout_at: str | None
+    timeout_seconds: float | None
+
+
+class ErrorInfo(TypedDict, total=False):
+    """Why an instance failed or an activity attempt failed (``InstanceRecord.error``, stored as JSON)."""
+
+    error_type: str
+    message: str
+    module: str
+    traceback: str
+    attempt: int
+    retry_metadata: dict[str, Any]
+    cause: dict[str, Any]
+    final_status: str  # set while compensating: the status the instance ends with
 
 
 FINISHED_STATUSES: Final = frozenset({InstanceStatus.COMPLETED, InstanceStatus.FAILED, InstanceStatus.CANCELLED})
@@ -63,10 +121,12 @@ ACTIVE_STATUSES: Final = frozenset({InstanceStatus.RUNNING, InstanceStatus.COMPE
 ALL_STATUSES: Final = FINISHED_STATUSES | WAITING_STATUSES | ACTIVE_STATUSES
 
 
-class _Unset:
-    _instance: _Unset | None = None
+class Unset:
+    """The type of :data:`UNSET` (one instance)."""
 
-    def __new__(cls) -> _Unset:
+    _instance: Unset | None = None
+
+    def __new__(cls) -> Unset:
         if cls._instance is None:
             cls._instance = super().__new__(cls)
         return cls._instance
@@ -78,7 +138,7 @@ class _Unset:
         return False
 
 
-UNSET: Final[Any] = _Unset()
+UNSET: Final[Unset] = Unset()
 """Marks an :class:`InstanceUpdate` field that is left unchanged."""
 
 
@@ -122,13 +182,13 @@ class InstanceRecord(_RecordMapping):
     created_at: datetime
     updated_at: datetime
     output_data: Any = None
-    error: dict[str, Any] | None = None
+    error: ErrorInfo | dict[str, Any] | None = None
     completed_at: datetime | None = None
     owner_id: str | None = None
     lease_epoch: int = 0
     lease_expires_at: datetime | None = None
     wake_at: datetime | None = None
-    wait: dict[str, Any] | None = None
+    wait: WaitInfo | dict[str, Any] | None = None
     cancel_requested: bool = False
     iteration: int = 0
     lock_timeout_seconds: float | None = None
@@ -194,7 +254,7 @@ class OutboxEvent(_RecordMapping):
     __hash__ = None  # type: ignore[assignment]
 
 
-OUTBOX_STATUSES: Final = frozenset({"pending", "published", "failed", "expired"})
+OUTBOX_STATUSES: Final = frozenset(OutboxStatus)
 
 
 @dataclass(frozen=True)
@@ -293,15 +353,15 @@ class InstanceUpdate:
     ``lease_expires_at`` extends the current owner's lease.
     """
 
-    status: str = UNSET
+    status: str | Unset = UNSET
     output_data: Any = UNSET
-    error: dict[str, Any] | None = UNSET
-    completed_at: datetime | None = UNSET
-    wake_at: datetime | None = UNSET
-    wait: dict[str, Any] | None = UNSET
-    iteration: int = UNSET
-    input_data: dict[str, Any] = UNSET
-    lease_expires_at: datetime | None = UNSET
+    error: ErrorInfo | dict[str, Any] | None | Unset = UNSET
+    completed_at: datetime | None | Unset = UNSET
+    wake_at: datetime | None | Unset = UNSET
+    wait: WaitInfo | dict[str, Any] | None | Unset = UNSET
+    iteration: int | Unset = UNSET
+    input_data: dict[str, Any] | Unset = UNSET
+    lease_expires_at: datetime | None | Unset = UNSET
     release_lease: bool = False
 
     def changes(self) -> dict[str, Any]:

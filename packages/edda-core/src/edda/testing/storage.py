@@ -29,6 +29,7 @@ import pytest
 from edda.exceptions import ChannelModeConflictError, LeaseLostError, PayloadTooLargeError
 from edda.storage.records import (
     Fence,
+    HistoryEventType,
     InstanceQuery,
     InstanceUpdate,
     NewHistoryEvent,
@@ -91,7 +92,7 @@ def step(
 
 def completed(activity_id: str, result: Any = None, **extra: Any) -> NewHistoryEvent:
     return NewHistoryEvent(
-        activity_id, "ActivityCompleted", {"activity_name": activity_id.split(":")[0], "result": result, **extra}
+        activity_id, HistoryEventType.ACTIVITY_COMPLETED, {"activity_name": activity_id.split(":")[0], "result": result, **extra}
     )
 
 
@@ -140,7 +141,7 @@ class StorageConformance:
         assert [h.event_data["result"] for h in history] == [{"v": 1}, [1, 2], "text"]
         seqs = [h.seq for h in history]
         assert seqs == sorted(seqs) and len(set(seqs)) == 3
-        assert history[0]["event_type"] == "ActivityCompleted"
+        assert history[0]["event_type"] == HistoryEventType.ACTIVITY_COMPLETED
 
     async def test_history_order_does_not_depend_on_clock(self, storage: Any) -> None:
         await storage.create_instance(new_instance())
@@ -266,7 +267,7 @@ class StorageConformance:
         await storage.create_instance(new_instance())
         await storage.commit_step(
             step(
-                history=(NewHistoryEvent("a:1", "ActivityCompleted", {"result_encoding": "bytes"}, payload=blob),),
+                history=(NewHistoryEvent("a:1", HistoryEventType.ACTIVITY_COMPLETED, {"result_encoding": "bytes"}, payload=blob),),
                 update=InstanceUpdate(output_data=blob),
             )
         )
@@ -283,7 +284,7 @@ class StorageConformance:
         await storage.create_instance(new_instance())
         await storage.commit_step(
             step(
-                history=(completed("a:1", big_text), NewHistoryEvent("b:1", "ActivityCompleted", {}, payload=big_blob))
+                history=(completed("a:1", big_text), NewHistoryEvent("b:1", HistoryEventType.ACTIVITY_COMPLETED, {}, payload=big_blob))
             )
         )
         history = await storage.get_history("i-1")
@@ -578,7 +579,7 @@ class StorageConformance:
         )
         assert got is not None and got.message_id == "m1" and got.metadata == {"source": "t"}
         entry = (await storage.get_history("r1"))[-1]
-        assert (entry.activity_id, entry.event_type) == ("r:1", "MessageReceived")
+        assert (entry.activity_id, entry.event_type) == ("r:1", HistoryEventType.MESSAGE_RECEIVED)
         assert entry.event_data["data"] == {"task": 1} and entry.event_data["message_id"] == "m1"
         assert entry.event_data["channel"] == "jobs"
 
