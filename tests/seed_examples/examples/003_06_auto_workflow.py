@@ -1,0 +1,10 @@
+# Extracted from the seed 003_98fb4c9670be06ad.txt, code block 6 (line 459), by tests/seed_examples/extract.py.
+# Do not edit: run extract.py again when the seeds change.
+# The seed lost this block's layout; only line breaks and indentation were restored.
+# ruff: noqa
+# fmt: off
+
+@workflow(event_handler=True)
+async def auto_workflow(ctx: WorkflowContext, **kwargs):
+    # This will automatically handle CloudEvents with type="auto_workflow"
+    pass

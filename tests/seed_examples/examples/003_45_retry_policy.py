@@ -1,0 +1,7 @@
+# Extracted from the seed 003_98fb4c9670be06ad.txt, code block 45 (line 2158), by tests/seed_examples/extract.py.
+# Do not edit: run extract.py again when the seeds change.
+# The seed lost this block's layout; only line breaks and indentation were restored.
+# ruff: noqa
+# fmt: off
+
+policy = RetryPolicy(max_attempts=None, max_duration=None)
