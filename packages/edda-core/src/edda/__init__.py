@@ -58,7 +58,7 @@ if _typing.TYPE_CHECKING:
 
 del _activity_module, _compensation_module, _workflow_module
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = [
     "wait_until",
