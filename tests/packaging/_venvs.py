@@ -9,6 +9,7 @@ from __future__ import annotations
 import email.parser
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tomllib
@@ -89,9 +90,16 @@ def run(args: Sequence[str | os.PathLike[str]], *, env: dict[str, str], cwd: Pat
     return proc.stdout
 
 
+def uv_executable() -> str | None:
+    """The uv running this session (``uv run`` sets ``UV``), else the one on PATH."""
+    return os.environ.get("UV") or shutil.which("uv")
+
+
 def build_wheels(out: Path, *, env: dict[str, str]) -> dict[str, Path]:
     """``uv build --all-packages`` (sdists, then wheels from them) into ``out``; returns {dist name: wheel}."""
-    run(["uv", "build", "--all-packages", "--out-dir", out], env=env, cwd=ROOT)
+    uv = uv_executable()
+    assert uv is not None, "uv builds the wheels: install it (https://docs.astral.sh/uv/) or run under `uv run`"
+    run([uv, "build", "--all-packages", "--out-dir", out], env=env, cwd=ROOT)
     wheels: dict[str, Path] = {canonicalize_name(w.name.split("-")[0]): w for w in out.glob("*.whl")}
     assert set(wheels) == FIRST_PARTY, f"built {sorted(wheels)}, expected {sorted(FIRST_PARTY)}"
     return wheels

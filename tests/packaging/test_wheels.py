@@ -17,14 +17,23 @@ About a minute in all (six environments, installs from the network); caches live
 from __future__ import annotations
 
 import asyncio
-import shutil
 import zipfile
 from pathlib import Path
 
 import pytest
 
 from tests.integration.databases import temporary_database
-from tests.packaging._venvs import FIRST_PARTY, ROOT, VERSION, Venv, build_wheels, clean_env, run, third_party_closure
+from tests.packaging._venvs import (
+    FIRST_PARTY,
+    ROOT,
+    VERSION,
+    Venv,
+    build_wheels,
+    clean_env,
+    run,
+    third_party_closure,
+    uv_executable,
+)
 
 pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
 
@@ -196,9 +205,9 @@ def test_two_step_pip_upgrade_from_0_16_2(tmp_path: Path, pip: Venv, published: 
 
 
 def test_uv_upgrades_0_16_2_in_one_step(tmp_path: Path, pip: Venv, published: Path, wheel_dir: Path) -> None:
-    uv = shutil.which("uv")
+    uv = uv_executable()
     if uv is None:
-        pytest.skip("uv is not on PATH")
+        pytest.skip("uv is not installed")
     venv = install_published(tmp_path, pip, published)
     run(
         [
