@@ -17,6 +17,7 @@ from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
 
 from edda.exceptions import ConfigurationError, StorageConflictError, StorageUnavailableError
+from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ChannelMessageRecord,
     Fence,
@@ -461,7 +462,7 @@ class SQLAlchemyStorage:
 
     # -- the unit of work --------------------------------------------------------------------------------------------
 
-    async def commit_step(self, commit: StepCommit, *, tx: SQLTransaction | None = None) -> StepOutcome:
+    async def commit_step(self, commit: StepCommit, *, tx: Transaction | None = None) -> StepOutcome:
         """Apply ``commit`` atomically (in ``tx`` if given), fenced by its lease.
 
         Raises:
@@ -474,7 +475,10 @@ class SQLAlchemyStorage:
         step = _commit.encode_step(d, self._guard, commit)
         if tx is not None:
             if not isinstance(tx, SQLTransaction):
-                raise TypeError(f"tx must be a transaction from this storage's begin(), got {type(tx).__name__}")
+                raise TypeError(
+                    "tx must be a SQLTransaction of this storage (from its begin() or transaction()), "
+                    f"got {type(tx).__name__}"
+                )
             outcome = await tx.run(_commit.commit_step(d, step), self)
             # woken instances become visible when ``tx`` commits; the committing app resumes them itself
             return outcome

@@ -11,6 +11,8 @@ from __future__ import annotations
 from edda.storage._registry import available_schemes, open_storage, register, resolve_scheme
 from edda.storage.memory import InMemoryStorage
 from edda.storage.protocol import (
+    ChannelStore,
+    HistoryBatchReader,
     HistoryStore,
     InstanceStore,
     LeaseStore,
@@ -19,9 +21,14 @@ from edda.storage.protocol import (
     Storage,
     Transaction,
     TransactionManager,
+    WakeAnnouncer,
+    WakeSource,
+    WorkerRegistry,
 )
 
 __all__ = [
+    "ChannelStore",
+    "HistoryBatchReader",
     "HistoryStore",
     "InMemoryStorage",
     "InstanceStore",
@@ -31,6 +38,9 @@ __all__ = [
     "Storage",
     "Transaction",
     "TransactionManager",
+    "WakeAnnouncer",
+    "WakeSource",
+    "WorkerRegistry",
     "available_schemes",
     "open_storage",
     "register",

@@ -15,6 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from edda.exceptions import ChannelModeConflictError, LeaseLostError, PayloadTooLargeError, SessionUnavailableError
+from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ACTIVE_STATUSES,
     FINISHED_STATUSES,
@@ -249,7 +250,12 @@ class InMemoryStorage:
 
     # -- the unit of work ---------------------------------------------------------------------------------------
 
-    async def commit_step(self, commit: StepCommit, *, tx: _MemoryTransaction | None = None) -> StepOutcome:
+    async def commit_step(self, commit: StepCommit, *, tx: Transaction | None = None) -> StepOutcome:
+        if tx is not None and not isinstance(tx, _MemoryTransaction):
+            raise TypeError(
+                "tx must be an InMemoryStorage transaction (_MemoryTransaction, from this storage's begin() or "
+                f"transaction()), got {type(tx).__name__}"
+            )
         prepared = self._prepare(commit)  # validates and encodes everything first: a bad value writes nothing
         if tx is None:
             return self._apply(commit, prepared)

@@ -2,7 +2,11 @@
 
 A backend is one object implementing every role below (:class:`Storage`). The engine writes through a single
 unit of work, :meth:`StepStore.commit_step`, which lets a backend batch or group-commit freely; reads are plain
-methods. ``edda.testing.storage`` checks a backend against these contracts.
+methods. ``edda.testing.storage`` checks a backend against these contracts, one mixin per role.
+
+Three optional capabilities sit beside the roles: :class:`HistoryBatchReader`, :class:`WakeSource` and
+:class:`WakeAnnouncer`. They are not part of :class:`Storage`; the engine uses one when the storage is an instance of
+it (they are ``runtime_checkable``) and otherwise does without.
 
 Why one ``commit_step`` rather than many small write methods: every engine write must be atomic with its fencing
 check and with the other writes of the same step (history + instance update + outbox). Passing the whole step as one
@@ -12,6 +16,7 @@ one writer connection and commit them together.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -34,6 +39,7 @@ from edda.storage.records import (
 
 __all__ = [
     "ChannelStore",
+    "HistoryBatchReader",
     "HistoryStore",
     "InstanceStore",
     "LeaseStore",
@@ -42,6 +48,8 @@ __all__ = [
     "Storage",
     "Transaction",
     "TransactionManager",
+    "WakeAnnouncer",
+    "WakeSource",
     "WorkerRegistry",
 ]
 
@@ -118,9 +126,7 @@ class HistoryStore(Protocol):
         """The history of one iteration (default: the instance's current one), in ``seq`` order."""
         ...
 
-    # Optional (the engine checks for it): ``get_histories(instance_ids) -> dict[str, list[HistoryEvent]]``, the
-    # current history of several instances in one read, each in ``seq`` order; an instance that does not exist is
-    # left out. A recovery pass that claims a batch loads their histories with it instead of one read each.
+    # Reading the histories of several instances at once is the optional HistoryBatchReader, below.
 
 
 class StepStore(Protocol):
@@ -265,4 +271,74 @@ class Storage(
 
     async def close(self) -> None:
         """Release connections. Idempotent."""
+        ...
+
+
+# -- optional capabilities ---------------------------------------------------------------------------------------------
+# Not part of Storage: a backend implements them when it can do better than the engine's fallback. They are
+# runtime_checkable, so the engine (and the conformance kit) test for them with isinstance. Note that isinstance only
+# checks that the methods exist, not their signatures: the kit's capabilities tests check the rest.
+
+
+@runtime_checkable
+class HistoryBatchReader(Protocol):
+    """Reads the current history of several instances in one round trip.
+
+    A recovery pass that claims a batch of instances loads all their histories with one call instead of one
+    :meth:`HistoryStore.get_history` each. Without it, each run reads its own history.
+    """
+
+    async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
+        """The current iteration's history of each instance in ``instance_ids``, as one read.
+
+        Each list is exactly what ``get_history(instance_id)`` returns (``seq`` order, current iteration only). An
+        id that is missing from the result has no history: unknown ids are left out, and an instance without
+        history yet may be left out or map to ``[]`` (callers treat a missing id as an empty history, so an
+        instance that has history must never be left out). Repeated ids are allowed; ``[]`` gives ``{}``.
+        """
+        ...
+
+
+@runtime_checkable
+class WakeSource(Protocol):
+    """Pushes wake-ups made by other processes to this one (e.g. PostgreSQL ``LISTEN``).
+
+    With it, a worker learns at once that another process published a message, or announced an instance it could
+    not run itself, instead of finding out at its next recovery pass.
+    """
+
+    def set_wake_callback(self, callback: Callable[[tuple[str, ...]], None]) -> None:
+        """From now on, call ``callback(instance_ids)`` when another process announces that these instances can run.
+
+        Called once by the app, after :meth:`Storage.initialize` (the app also registers its worker first). It is a
+        plain method, not a coroutine, and must return at once: a backend starts its listening in the background.
+        ``callback`` is called on the event loop's thread, is cheap and never blocks; a backend should log, not
+        propagate, an exception it raises. ``callback(())`` (no ids) means wake-ups may have been missed (the
+        listening connection was lost and is back): the receiver re-checks everything that is due. A backend that
+        cannot listen in its current configuration (e.g. LISTEN/NOTIFY turned off, or not PostgreSQL) makes this
+        a no-op. Listening stops at :meth:`Storage.close`.
+
+        Args:
+            callback: receives the ids of the instances announced by another process (never those this storage
+                object announced itself, where the backend can tell).
+        """
+        ...
+
+
+@runtime_checkable
+class WakeAnnouncer(Protocol):
+    """Tells other processes that instances can run (e.g. PostgreSQL ``NOTIFY``); the sending side of
+    :class:`WakeSource`."""
+
+    def announce_wake(self, instance_ids: tuple[str, ...]) -> None:
+        """Announce, best effort, that ``instance_ids`` can run, to the :class:`WakeSource` callbacks of other
+        processes sharing the database.
+
+        The app calls it after the commit that made the instances runnable has returned, so a woken worker never
+        finds that work still locked; and only for instances it could not take itself (held by another worker, or
+        a workflow it does not define). Commits never announce by themselves. It is a plain method that returns at
+        once and never raises: the sending happens in the background, and a lost announcement only delays the
+        instance until a recovery pass finds it. An empty tuple announces nothing. A no-op where the backend has
+        no way to reach other processes.
+        """
         ...

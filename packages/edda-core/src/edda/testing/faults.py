@@ -14,7 +14,8 @@ from __future__ import annotations
 
 import os
 import signal
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, cast
 
 __all__ = ["ENV_VAR", "KillAfterWrites", "from_environment"]
 
@@ -53,11 +54,13 @@ class KillAfterWrites:
         if name not in _WRITES or not callable(attr):
             return attr
 
+        method = cast("Callable[..., Awaitable[Any]]", attr)
+
         async def counted(*args: Any, **kwargs: Any) -> Any:
             tx = kwargs.get("tx")
             if isinstance(tx, _CountingTransaction):
                 kwargs["tx"] = tx._tx
-            result = await attr(*args, **kwargs)
+            result = await method(*args, **kwargs)
             if name == "commit_step" and tx is not None:
                 return result  # counted when that transaction commits
             self._count(name)
