@@ -29,7 +29,7 @@ from edda._context import RunState
 async def settle(app: EddaApp, timeout: float = 5) -> None:
     """Wait until no instance of this app is running (all are waiting or finished)."""
     end = time.monotonic() + timeout
-    while app._tasks:
+    while app.worker.tasks:
         assert time.monotonic() < end
         await asyncio.sleep(0.002)
 

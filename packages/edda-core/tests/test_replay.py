@@ -291,9 +291,9 @@ async def test_unknown_workflow_is_left_for_a_worker_that_knows_it(
     iid = await transient.start()
     await asyncio.sleep(0.01)
     await simulate_crash(first)
-    from edda import _registry
+    from edda import _workflow
 
-    del _registry._workflows["transient"]
+    del _workflow._workflows["transient"]
     second = await new_app(storage)
     apps.append(second)
     await asyncio.sleep(0.1)

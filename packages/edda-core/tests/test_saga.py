@@ -207,7 +207,7 @@ async def test_cancel_a_running_workflow_runs_compensations(app: EddaApp) -> Non
         async def on_workflow_cancelled(self, instance_id: str, workflow_name: str) -> None:
             cancelled.append(workflow_name)
 
-    app.hooks = app._engine.hooks = Hooks()  # type: ignore[union-attr]
+    app.hooks = app.worker.hooks = Hooks()
     iid = await cancellable.start()
     await asyncio.wait_for(reached.wait(), 5)
     await app.cancel_workflow(iid)

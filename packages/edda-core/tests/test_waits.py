@@ -52,7 +52,7 @@ async def test_sleep_releases_the_worker_and_fires_on_time(app: EddaApp) -> None
     await wait_for_status(app, iid, "waiting_for_timer")
     record = await app.get_instance(iid)
     assert record.owner_id is None and record.wake_at is not None
-    assert iid not in app._tasks and iid not in app._runs  # nothing of it runs while it waits
+    assert iid not in app.worker.tasks and iid not in app.worker.runs  # nothing of it runs while it waits
     assert await app.wait_for_result(iid, timeout=5) == "awake"
     lateness = fired_at[0] - start - 0.3
     assert 0 <= lateness < 0.1, f"timer fired {lateness * 1000:.0f} ms late"
@@ -280,7 +280,7 @@ async def test_ten_thousand_waiting_workflows_leave_nothing_in_memory(app: EddaA
     count = 10_000
     ids = [await parked.start(n=i) for i in range(count)]
     for _ in range(500):
-        if not app._tasks:
+        if not app.worker.tasks:
             break
         await asyncio.sleep(0.01)
     gc.collect()
@@ -288,7 +288,7 @@ async def test_ten_thousand_waiting_workflows_leave_nothing_in_memory(app: EddaA
     frames = [o for o in gc.get_objects() if inspect.iscoroutine(o) and o.cr_code is code]
     runs = [o for o in gc.get_objects() if isinstance(o, RunState)]
     alive = [t for t in asyncio.all_tasks() if t.get_name().startswith("edda-run")]
-    assert (len(frames), len(runs), len(alive), len(app._runs)) == (0, 0, 0, 0)
+    assert (len(frames), len(runs), len(alive), len(app.worker.runs)) == (0, 0, 0, 0)
     waiting = (await app.find_instances(status="waiting_for_event", limit=1000))["instances"]
     assert len(waiting) == 1000  # one page of the 10,000
 

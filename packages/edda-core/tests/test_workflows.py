@@ -313,8 +313,8 @@ async def test_start_without_an_app_explains_what_to_do() -> None:
 
 
 async def test_app_option_validation() -> None:
-    with pytest.raises(ConfigurationError, match="broker_url"):
-        EddaApp(db_url="memory://", outbox_enabled=True)
+    with pytest.raises(ConfigurationError, match="broker_url must be an http"):
+        EddaApp(db_url="memory://", outbox_enabled=True, broker_url="broker.local:8080")
     with pytest.raises(ConfigurationError, match="max_workflows_per_batch"):
         EddaApp(db_url="memory://", max_workflows_per_batch=0)
     with pytest.raises(ConfigurationError, match="service_name"):

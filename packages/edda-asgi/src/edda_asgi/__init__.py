@@ -13,6 +13,6 @@ from __future__ import annotations
 from edda_asgi._app import EddaASGIApp, create_asgi_app
 from edda_asgi._wsgi import create_wsgi_app
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = ["EddaASGIApp", "create_asgi_app", "create_wsgi_app"]

@@ -22,9 +22,9 @@ from edda._app import EddaApp
 from edda._channels import ChannelMessage, publish, receive, send_to, subscribe, unsubscribe
 from edda._compensation import compensation, on_failure, register_compensation
 from edda._context import WorkflowContext
-from edda._engine import RecurException
 from edda._events import EventMetadata, ReceivedEvent, send_event, wait_event
 from edda._outbox import send_event_transactional
+from edda._run import RecurException
 from edda._waits import ReceiveTimeoutError, sleep, sleep_until, wait_timer, wait_until
 from edda._workflow import Workflow, get_all_workflows, workflow
 from edda.clock import Clock, IdSource

@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import inspect
-import typing
 from collections.abc import Callable
 from typing import Any, overload
 
-from edda._context import RunState, TxScope, WorkflowContext, current_scope
+from edda._compensation import bind_compensation
+from edda._context import WorkflowContext
 from edda._errors import error_info, rebuild_error
+from edda._hints import resolve_hints
 from edda._registry import compensation_key, register_compensation_function
+from edda._run import RunState, TxScope, current_scope
 from edda.exceptions import ConfigurationError, RetryExhaustedError, SerializationError, WorkflowCancelledException
 from edda.retry import RetryPolicy
 from edda.serialization import from_storable, restore, to_storable
@@ -20,19 +22,6 @@ from edda.storage.records import HistoryEvent, HistoryEventType, NewHistoryEvent
 __all__ = ["Activity", "activity"]
 
 _ACTIVITY_RESULT_TYPES = frozenset({HistoryEventType.ACTIVITY_COMPLETED, HistoryEventType.ACTIVITY_FAILED})
-
-
-def resolve_hints(func: Callable[..., Any]) -> dict[str, Any]:
-    """Type hints of ``func``, resolved even under ``from __future__ import annotations``; unresolvable ones are
-    dropped (treated as Any)."""
-    try:
-        return typing.get_type_hints(func)
-    except Exception:
-        hints = {}
-        for name, annotation in getattr(func, "__annotations__", {}).items():
-            if not isinstance(annotation, str):
-                hints[name] = annotation
-        return hints
 
 
 def encode_result(value: Any) -> tuple[dict[str, Any], bytes | None]:
@@ -56,6 +45,8 @@ class Activity:
     call order. Ids are assigned when the activity is *called*, not when it is awaited, so
     ``asyncio.gather(a(ctx, 1), a(ctx, 2))`` gets the same ids on every replay without manual ids.
     """
+
+    __edda_activity__ = True  # lets @on_failure recognise an activity without importing this module
 
     def __init__(
         self, func: Callable[..., Any], *, retry_policy: RetryPolicy | None = None, name: str | None = None
@@ -115,15 +106,15 @@ class Activity:
         args: tuple[Any, ...],
         kwargs: dict[str, Any],
     ) -> Any:
-        hooks = run.engine.hooks
+        has_hooks = run.host.has_hooks
         if recorded is not None:
-            if hooks is not None:
-                await run.engine.hook("on_activity_start", run.instance_id, step_id, self.name, True)
+            if has_hooks:
+                await run.host.hook("on_activity_start", run.instance_id, step_id, self.name, True)
             if recorded.event_type == HistoryEventType.ACTIVITY_FAILED:
                 raise rebuild_error(recorded.event_data["error"])
             result = decode_result(recorded.event_data, recorded.payload, self.return_hint)
-            if hooks is not None:
-                await run.engine.hook("on_activity_complete", run.instance_id, step_id, self.name, result, True)
+            if has_hooks:
+                await run.host.hook("on_activity_complete", run.instance_id, step_id, self.name, result, True)
             return result
 
         await run.check_new_step(step_id, f"activity {self.name!r}")
@@ -133,8 +124,8 @@ class Activity:
             await run.flush()  # the previous result must be durable before this body runs
             if run.cancel_requested:
                 raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
-        if hooks is not None:
-            await run.engine.hook("on_activity_start", run.instance_id, step_id, self.name, False)
+        if has_hooks:
+            await run.host.hook("on_activity_start", run.instance_id, step_id, self.name, False)
         run.inflight += 1
         try:
             return await self._execute(ctx, run, step_id, args, kwargs)
@@ -144,12 +135,12 @@ class Activity:
     async def _execute(
         self, ctx: WorkflowContext, run: RunState, step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]
     ) -> Any:
-        engine = run.engine
-        policy = self.retry_policy or engine.default_retry_policy
+        host = run.host
+        policy = self.retry_policy or host.default_retry_policy
         prior = run.attempts.get(step_id, [])
         errors: list[dict[str, Any]] = [e.event_data["error"] for e in prior]
         attempt = len(prior)
-        first_started = engine.clock.now()
+        first_started = host.clock.now()
         if prior:
             first_started = min(first_started, prior[0].created_at)
         while True:
@@ -170,7 +161,7 @@ class Activity:
                 return await self._fail(run, step_id, wrapped.error, attempt, errors, first_started, exhausted=False)
             except Exception as exc:
                 await self._rollback(scope)
-                elapsed = (engine.clock.now() - first_started).total_seconds()
+                elapsed = (host.clock.now() - first_started).total_seconds()
                 errors.append({"attempt": attempt, **_short_error(exc)})
                 retry = policy.is_retryable(exc)
                 delay = policy.calculate_delay(attempt) if retry else 0.0
@@ -196,12 +187,12 @@ class Activity:
                         )
                     ]
                 )
-                await engine.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
-                await engine.clock.sleep(delay)
+                await host.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
+                await host.clock.sleep(delay)
                 continue
             finally:
                 current_scope.reset(token)
-            duration_ms = int((engine.clock.now() - first_started).total_seconds() * 1000)
+            duration_ms = int((host.clock.now() - first_started).total_seconds() * 1000)
             data["activity_name"] = self.name
             data["retry_metadata"] = {
                 "total_attempts": attempt,
@@ -224,7 +215,7 @@ class Activity:
             else:
                 await run.commit_now(events, scope.outbox, scope.post_commit, scope.messages)
             result = decode_result(data, payload, self.return_hint)
-            await engine.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
+            await host.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
             return result
 
     async def _rollback(self, scope: TxScope) -> None:
@@ -246,8 +237,8 @@ class Activity:
         *,
         exhausted: bool,
     ) -> Any:
-        engine = run.engine
-        duration_ms = int((engine.clock.now() - first_started).total_seconds() * 1000)
+        host = run.host
+        duration_ms = int((host.clock.now() - first_started).total_seconds() * 1000)
         meta = {
             "total_attempts": attempt,
             "total_duration_ms": duration_ms,
@@ -281,14 +272,12 @@ class Activity:
                 )
             ]
         )
-        await engine.hook("on_activity_failed", run.instance_id, step_id, self.name, raised)
+        await host.hook("on_activity_failed", run.instance_id, step_id, self.name, raised)
         raise raised
 
     def _compensation_event(
         self, step_id: str, args: tuple[Any, ...], kwargs: dict[str, Any], result: Any
     ) -> NewHistoryEvent:
-        from edda._compensation import bind_compensation
-
         comp_args, comp_kwargs = bind_compensation(self.compensation, self.func, self.name, args, kwargs, result)
         return NewHistoryEvent(
             step_id,

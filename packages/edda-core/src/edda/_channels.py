@@ -12,8 +12,11 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from edda._context import RunState, WorkflowContext, current_scope
+from edda._client import Client, current_client
+from edda._context import WorkflowContext
+from edda._run import RunState, current_scope
 from edda._waits import check_channel_name, message_payload, receive_step
+from edda.clock import IdSource
 from edda.serialization import to_storable
 from edda.storage.records import HistoryEventType, NewHistoryEvent, NewMessage, Subscribe, Unsubscribe
 
@@ -111,12 +114,12 @@ async def receive(
     )
 
 
-def _new_message(app: Any, channel: str, data: Any, metadata: dict[str, Any] | None, target: str | None) -> NewMessage:
+def _new_message(ids: IdSource, channel: str, data: Any, metadata: dict[str, Any] | None, target: str | None) -> NewMessage:
     check_channel_name(channel)
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"metadata must be a dict or None, got {type(metadata).__name__}")
     return NewMessage(
-        message_id=app.ids.new_id(),
+        message_id=ids.new_id(),
         channel=channel,
         data=to_storable(data, path="message data"),
         metadata=to_storable(dict(metadata or {}), path="message metadata"),
@@ -129,7 +132,7 @@ async def _publish_from_workflow(
 ) -> tuple[str, bool]:
     run = ctx._run
     scope = current_scope.get()
-    message = _new_message(run.engine.app, channel, data, metadata, target)
+    message = _new_message(run.host.ids, channel, data, metadata, target)
     if scope is not None:  # inside an activity: published atomically with the activity's commit
         scope.messages.append(message)
         return message.message_id, True
@@ -173,12 +176,11 @@ async def publish(
     if isinstance(ctx_or_app, WorkflowContext):
         message_id, _ = await _publish_from_workflow(ctx_or_app, channel, data, metadata, target_instance_id, "publish")
         return message_id
-    from edda._app import EddaApp, current_app
-
-    app = ctx_or_app if isinstance(ctx_or_app, EddaApp) else current_app()
-    if not isinstance(ctx_or_app, EddaApp) and ctx_or_app is not app.storage:
+    is_app = callable(getattr(ctx_or_app, "publish_message", None))
+    app: Client = ctx_or_app if is_app else current_client()
+    if not is_app and ctx_or_app is not app.storage:
         raise TypeError("publish() takes a WorkflowContext, an EddaApp, or the storage of the running EddaApp")
-    message = _new_message(app, channel, data, metadata, target_instance_id)
+    message = _new_message(app.ids, channel, data, metadata, target_instance_id)
     record, _woken = await app.publish_message(message)
     return record.message_id
 

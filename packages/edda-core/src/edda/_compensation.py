@@ -14,8 +14,10 @@ import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
 
-from edda._context import WorkflowContext, current_scope
+from edda._context import WorkflowContext
+from edda._hints import resolve_hints
 from edda._registry import get_compensation_function, register_compensation_function
+from edda._run import current_scope
 from edda.serialization import restore, to_storable
 from edda.storage.records import HistoryEvent, HistoryEventType, NewHistoryEvent
 
@@ -49,10 +51,8 @@ def on_failure(compensation_func: Callable[..., Any]) -> Callable[[F], F]:
     register_compensation_function(compensation_func)
 
     def decorator(func: F) -> F:
-        from edda._activity import Activity
-
-        if isinstance(func, Activity):
-            func.compensation = compensation_func
+        if getattr(func, "__edda_activity__", False):  # @on_failure above @activity
+            func.compensation = compensation_func  # type: ignore[attr-defined]
             return func  # type: ignore[return-value]
         func.__edda_compensation__ = compensation_func  # type: ignore[attr-defined]
         return func
@@ -172,8 +172,6 @@ def pending_compensations(history: list[HistoryEvent], new: list[NewHistoryEvent
 
 async def call_compensation(ctx: WorkflowContext, data: dict[str, Any]) -> None:
     """Run one recorded compensation with its recorded arguments (restored per its type hints)."""
-    from edda._activity import resolve_hints
-
     func = get_compensation_function(data["compensation_key"])
     if func is None:
         raise LookupError(

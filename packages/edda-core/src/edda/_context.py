@@ -1,408 +1,17 @@
-"""WorkflowContext and the per-run bookkeeping behind it.
-
-A *run* is one execution of a workflow function on one worker: from the top, replaying recorded steps, then
-executing new ones. ``RunState`` holds what that needs: the history read once at the start, which recorded steps
-the code has consumed, the ids handed out, and the writes not yet committed.
-
-Commit rule: when ``await an_activity(...)`` returns (or raises) in workflow code, its history entry is committed.
-Activities of one run that finish together (``asyncio.gather``) share a commit: a finishing activity puts its entry
-in ``pending`` and flushes; a flush takes everything pending, so one that waits for the flush lock finds its entry
-already committed by the flush before it. Entries that replay the same way whether or not they were committed (a
-timer that fired, a receive that timed out: both are decided by the wait recorded on the instance) still ride on the
-next commit, bounded by a short timer.
-"""
+"""``WorkflowContext``: what a workflow and its activities get as their first argument."""
 
 from __future__ import annotations
 
 import asyncio
-import contextvars
-import logging
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from edda.exceptions import EddaError, NonDeterminismError, SessionUnavailableError, StorageUnavailableError
-from edda.storage.records import (
-    Fence,
-    HistoryEvent,
-    HistoryEventType,
-    InstanceUpdate,
-    NewHistoryEvent,
-    NewMessage,
-    NewOutboxEvent,
-    StepCommit,
-    StepOutcome,
-    Subscribe,
-    Unsubscribe,
-)
-
-if TYPE_CHECKING:
-    from edda._engine import Engine
+from edda._run import RecurSignal, RunState, TxScope, current_scope
+from edda._workflow import get_workflow
+from edda.exceptions import SessionUnavailableError
 
 __all__ = ["WorkflowContext"]
-
-logger = logging.getLogger("edda")
-
-# History event types that are results of a step the workflow code calls (replayed by id).
-STEP_EVENT_TYPES = frozenset(
-    {
-        HistoryEventType.ACTIVITY_COMPLETED,
-        HistoryEventType.ACTIVITY_FAILED,
-        HistoryEventType.COMPENSATION_REGISTERED,
-        HistoryEventType.TIMER_FIRED,
-        HistoryEventType.MESSAGE_RECEIVED,
-        HistoryEventType.RECEIVE_TIMED_OUT,
-        HistoryEventType.MESSAGE_PUBLISHED,
-        HistoryEventType.CHANNEL_SUBSCRIBED,
-        HistoryEventType.CHANNEL_UNSUBSCRIBED,
-        HistoryEventType.EVENT_SENT,
-    }
-)
-_STEP_KINDS = {
-    HistoryEventType.ACTIVITY_COMPLETED: "activity",
-    HistoryEventType.ACTIVITY_FAILED: "activity",
-    HistoryEventType.COMPENSATION_REGISTERED: "compensation registration",
-    HistoryEventType.TIMER_FIRED: "timer",
-    HistoryEventType.MESSAGE_RECEIVED: "receive on channel",
-    HistoryEventType.RECEIVE_TIMED_OUT: "receive on channel",
-    HistoryEventType.MESSAGE_PUBLISHED: "publish to channel",
-    HistoryEventType.CHANNEL_SUBSCRIBED: "subscribe to channel",
-    HistoryEventType.CHANNEL_UNSUBSCRIBED: "unsubscribe from channel",
-    HistoryEventType.EVENT_SENT: "send_event",
-}
-FLUSH_DELAY_SECONDS = 0.02
-
-
-class Suspend(BaseException):
-    """The workflow now waits (timer, event, message): its wait is committed and this run ends.
-
-    Nothing of the run stays in memory; a worker resumes the instance by replaying it when the wait is over.
-    A ``BaseException`` so that user code's ``except Exception`` cannot swallow it.
-    """
-
-
-class StorageFault(BaseException):
-    """A write of the engine failed at the storage level; the run stops and is retried from history.
-
-    A ``BaseException`` so that user code's ``except Exception`` cannot swallow it.
-    """
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
-
-
-@dataclass
-class TxScope:
-    """An activity's (or a ``ctx.transaction()`` block's) transaction, opened on first use."""
-
-    storage: Any
-    tx: Any = None
-    outbox: list[NewOutboxEvent] = field(default_factory=list)
-    messages: list[NewMessage] = field(default_factory=list)
-    post_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
-
-    def ensure_tx(self) -> Any:
-        if self.tx is None:
-            self.tx = self.storage.begin()
-        return self.tx
-
-
-current_scope: contextvars.ContextVar[TxScope | None] = contextvars.ContextVar("edda_tx_scope", default=None)
-# The run whose workflow code is executing in this task (and the tasks it spawns): lets calls that take no context,
-# such as ``send_event``, act as recorded steps.
-current_run: contextvars.ContextVar[RunState | None] = contextvars.ContextVar("edda_run", default=None)
-
-
-def describe_step(event: HistoryEvent) -> str:
-    name = event.event_data.get("activity_name") or event.event_data.get("compensation_name") or "?"
-    kind = {
-        HistoryEventType.ACTIVITY_COMPLETED: "activity",
-        HistoryEventType.ACTIVITY_FAILED: "activity",
-        HistoryEventType.COMPENSATION_REGISTERED: "compensation registration",
-    }.get(event.event_type, event.event_type)
-    return f"{kind} {name!r} (id {event.activity_id!r})"
-
-
-class RunState:
-    """Bookkeeping of one run of one instance on this worker."""
-
-    def __init__(
-        self,
-        engine: Engine,
-        *,
-        instance_id: str,
-        workflow_name: str,
-        fence: Fence,
-        history: list[HistoryEvent],
-        cancel_requested: bool = False,
-        wait: dict[str, Any] | None = None,
-        iteration: int = 0,
-    ) -> None:
-        self.engine = engine
-        self.iteration = iteration
-        self.storage = engine.storage
-        self.instance_id = instance_id
-        self.workflow_name = workflow_name
-        self.fence = fence
-        self.history = history
-        self.steps: list[HistoryEvent] = []
-        self.results: dict[str, HistoryEvent] = {}
-        self.attempts: dict[str, list[HistoryEvent]] = {}
-        for event in history:
-            if event.event_type in STEP_EVENT_TYPES:
-                self.steps.append(event)
-                self.results[event.activity_id] = event
-            elif event.event_type == HistoryEventType.ACTIVITY_ATTEMPT_FAILED:
-                self.attempts.setdefault(event.activity_id, []).append(event)
-        self.step_positions = {e.activity_id: i + 1 for i, e in enumerate(self.steps)}
-        self.consumed: set[str] = set()
-        self.called: set[str] = set()
-        self.counters: dict[str, int] = {}
-        self.pending: list[NewHistoryEvent] = []
-        self.pending_outbox: list[NewOutboxEvent] = []
-        self.pending_callbacks: list[Callable[[], Awaitable[None]]] = []
-        self.pending_messages: list[NewMessage] = []
-        self.committed: list[NewHistoryEvent] = []  # entries this run has written (history is not re-read)
-        self.inflight = 0
-        self.cancel_requested = cancel_requested
-        self.wait = wait  # what the instance was waiting for when this run started
-        self.flush_lock = asyncio.Lock()
-        self._flush_handle: asyncio.TimerHandle | None = None
-        self._flush_task: asyncio.Task[None] | None = None
-
-    # -- step ids and replay ------------------------------------------------------------------------------------
-
-    def next_auto_id(self, name: str) -> str:
-        n = self.counters.get(name, 0) + 1
-        self.counters[name] = n
-        return f"{name}:{n}"
-
-    def claim_step(self, step_id: str, *, event_types: frozenset[str], name: str, name_key: str) -> HistoryEvent | None:
-        """Register that the code calls step ``step_id``; return its recorded result, if any."""
-        if step_id in self.called:
-            raise ValueError(
-                f"Step id {step_id!r} is used twice in one run of workflow {self.workflow_name!r}. Ids must be "
-                f"unique within a run: omit activity_id to get automatic ids, or make manual ids distinct."
-            )
-        self.called.add(step_id)
-        recorded = self.results.get(step_id)
-        if recorded is None:
-            return None
-        if recorded.event_type not in event_types or recorded.event_data.get(name_key) != name:
-            raise self._divergence(self.step_positions[step_id], recorded, f"{name!r} (id {step_id!r})")
-        self.consumed.add(step_id)
-        return recorded
-
-    @property
-    def is_replaying(self) -> bool:
-        return len(self.consumed) < len(self.steps)
-
-    async def check_new_step(self, step_id: str, requested: str) -> None:
-        """Raise if a new step is requested while recorded steps remain unconsumed (code and history diverged)."""
-        if not self.is_replaying:
-            return
-        for _ in range(3):  # let sibling tasks of an asyncio.gather reach their own (recorded) calls first
-            await asyncio.sleep(0)
-            if not self.is_replaying:
-                return
-        first = next(e for e in self.steps if e.activity_id not in self.consumed)
-        raise self._divergence(self.step_positions[first.activity_id], first, f"{requested} (id {step_id!r})")
-
-    def check_all_consumed(self) -> None:
-        if self.is_replaying:
-            first = next(e for e in self.steps if e.activity_id not in self.consumed)
-            raise self._divergence(self.step_positions[first.activity_id], first, None)
-
-    def _divergence(self, position: int, recorded: HistoryEvent, requested: str | None) -> NonDeterminismError:
-        what = describe_step(recorded)
-        if requested is None:
-            detail = f"history recorded {what}, but the code finished without calling it"
-        else:
-            detail = f"history recorded {what}, but the code now calls {requested}"
-        return NonDeterminismError(
-            f"Workflow {self.workflow_name!r} instance {self.instance_id!r} no longer matches its history at step "
-            f"{position}: {detail}. The code changed while this instance was in flight; deploy code that makes "
-            f"the same calls in the same order for in-flight instances (or give new steps new ids).",
-            position=position,
-            recorded=what,
-            requested=requested,
-        )
-
-    # -- writes -------------------------------------------------------------------------------------------------
-
-    async def commit_now(
-        self,
-        history: list[NewHistoryEvent],
-        outbox: list[NewOutboxEvent] | None = None,
-        callbacks: list[Callable[[], Awaitable[None]]] | None = None,
-        messages: list[NewMessage] | None = None,
-    ) -> None:
-        """Commit these writes (and whatever else is pending) before returning: what ``await activity(...)``
-        promises. Concurrent callers of one run share commits (see the module docstring)."""
-        self.pending.extend(history)
-        self.pending_outbox.extend(outbox or ())
-        self.pending_callbacks.extend(callbacks or ())
-        self.pending_messages.extend(messages or ())
-        await self.flush()
-
-    def add_pending(
-        self,
-        history: list[NewHistoryEvent],
-        outbox: list[NewOutboxEvent],
-        callbacks: list[Callable[[], Awaitable[None]]],
-        messages: list[NewMessage] | None = None,
-    ) -> None:
-        """Hold writes that replay the same whether committed or not (a fired timer, a receive's timeout) for the
-        next commit; a short timer bounds the wait, and a running activity forces it at once."""
-        self.pending.extend(history)
-        self.pending_outbox.extend(outbox)
-        self.pending_callbacks.extend(callbacks)
-        self.pending_messages.extend(messages or ())
-        if self.inflight > 0:
-            self._start_flush_task()  # another activity is running: never hold a result across its execution
-        elif self._flush_handle is None:
-            self._flush_handle = asyncio.get_running_loop().call_later(FLUSH_DELAY_SECONDS, self._start_flush_task)
-
-    def _start_flush_task(self) -> None:
-        self._flush_handle = None
-        if self.pending or self.pending_outbox or self.pending_messages:
-            self._flush_task = asyncio.ensure_future(self._background_flush())
-
-    async def _background_flush(self) -> None:
-        try:
-            await self.flush()
-        except BaseException as exc:  # the run notices at its next write; log for the operator
-            if not isinstance(exc, asyncio.CancelledError):
-                logger.warning("Deferred commit for instance %s failed: %r", self.instance_id, exc)
-
-    def cancel_timers(self) -> None:
-        if self._flush_handle is not None:
-            self._flush_handle.cancel()
-            self._flush_handle = None
-
-    @property
-    def has_pending(self) -> bool:
-        return bool(self.pending or self.pending_outbox or self.pending_messages)
-
-    async def flush(
-        self,
-        update: InstanceUpdate | None = None,
-        *,
-        extra: list[NewHistoryEvent] | None = None,
-        extra_outbox: list[NewOutboxEvent] | None = None,
-        extra_messages: list[NewMessage] | None = None,
-        subscriptions: tuple[Subscribe | Unsubscribe, ...] = (),
-        extra_callbacks: list[Callable[[], Awaitable[None]]] | None = None,
-        tx: Any = None,
-    ) -> StepOutcome | None:
-        """Commit pending writes plus the ``extra_*`` ones and ``update`` in one fenced step.
-
-        With ``tx`` the step is written in that transaction, which is then committed (or rolled back on failure).
-        Pending writes survive a failed commit (outside ``tx``) so the run's retry does not lose them.
-        """
-
-        async def write(commit: StepCommit) -> StepOutcome:
-            outcome = await self.storage.commit_step(commit, tx=tx)
-            if tx is not None:
-                await tx.commit()
-            return outcome
-
-        outcome = await self._write(
-            write,
-            update=update,
-            extra=extra,
-            extra_outbox=extra_outbox,
-            extra_messages=extra_messages,
-            subscriptions=subscriptions,
-            extra_callbacks=extra_callbacks,
-            tx=tx,
-            required=tx is not None,
-        )
-        if isinstance(outcome, StepOutcome):
-            if outcome.cancel_requested:
-                self.cancel_requested = True
-            if outcome.woken:
-                self.engine.app._wake_instances(outcome.woken)
-        return outcome
-
-    async def receive(self, channel: str, step_id: str, wait: InstanceUpdate | None) -> Any:
-        """Take the next deliverable message on ``channel`` (recorded as ``step_id``), committing pending writes in
-        the same transaction; if there is none, commit ``wait`` instead and return ``None``."""
-
-        async def write(commit: StepCommit) -> Any:
-            return await self.storage.receive_or_wait(commit, channel=channel, step_id=step_id, wait=wait)
-
-        return await self._write(write, required=True)
-
-    async def _write(
-        self,
-        write: Callable[[StepCommit], Awaitable[Any]],
-        *,
-        update: InstanceUpdate | None = None,
-        extra: list[NewHistoryEvent] | None = None,
-        extra_outbox: list[NewOutboxEvent] | None = None,
-        extra_messages: list[NewMessage] | None = None,
-        subscriptions: tuple[Subscribe | Unsubscribe, ...] = (),
-        extra_callbacks: list[Callable[[], Awaitable[None]]] | None = None,
-        tx: Any = None,
-        required: bool = False,
-    ) -> Any:
-        async with self.flush_lock:
-            self.cancel_timers()
-            history = self.pending + list(extra or ())
-            outbox = self.pending_outbox + list(extra_outbox or ())
-            messages = self.pending_messages + list(extra_messages or ())
-            callbacks = self.pending_callbacks + list(extra_callbacks or ())
-            if not (history or outbox or messages or subscriptions or update is not None or required):
-                return None
-            kept = (self.pending, self.pending_outbox, self.pending_callbacks, self.pending_messages)
-            self.pending, self.pending_outbox, self.pending_callbacks, self.pending_messages = [], [], [], []
-            commit = StepCommit(
-                fence=self.fence,
-                now=self.engine.clock.now(),
-                history=tuple(history),
-                update=update,
-                outbox=tuple(outbox),
-                messages=tuple(messages),
-                subscriptions=subscriptions,
-            )
-            try:
-                result = await write(commit)
-            except BaseException as exc:
-                if tx is not None:
-                    await _quiet_rollback(tx)
-                # Nothing was written: keep what was pending for the retry of this run.
-                self.pending = kept[0] + self.pending
-                self.pending_outbox = kept[1] + self.pending_outbox
-                self.pending_callbacks = kept[2] + self.pending_callbacks
-                self.pending_messages = kept[3] + self.pending_messages
-                if isinstance(exc, StorageUnavailableError):
-                    raise StorageFault(exc) from exc
-                if tx is None and isinstance(exc, Exception) and not isinstance(exc, EddaError):
-                    # The engine's own write failed with something the storage did not classify (a driver error
-                    # on a broken connection, say). It is not the workflow's failure: retry the run from history.
-                    raise StorageFault(exc) from exc
-                raise
-            self.committed.extend(history)
-        if outbox:
-            self.engine.app._outbox_committed()
-        for callback in callbacks:
-            await self.engine.run_post_commit(callback)
-        return result
-
-    async def suspend(self, update: InstanceUpdate) -> None:
-        """Commit the wait described by ``update`` and end this run (raises :class:`Suspend`)."""
-        await self.flush(update)
-        raise Suspend()
-
-
-async def _quiet_rollback(tx: Any) -> None:
-    try:
-        await tx.rollback()
-    except Exception:  # the connection may be gone; the database rolls back on its own then
-        logger.debug("rollback after a failed commit raised", exc_info=True)
 
 
 class WorkflowContext:
@@ -515,28 +124,31 @@ class WorkflowContext:
                 await scope.tx.rollback()
             raise
         else:
-            if scope.outbox or scope.messages:
-                async with run.flush_lock:
-                    commit = StepCommit(
-                        fence=run.fence,
-                        now=run.engine.clock.now(),
-                        outbox=tuple(scope.outbox),
-                        messages=tuple(scope.messages),
-                    )
-                    outcome = await run.storage.commit_step(commit, tx=scope.ensure_tx())
-                if outcome.woken:
-                    run.engine.app._wake_instances(outcome.woken)
-                if scope.outbox:
-                    run.engine.app._outbox_committed()
-            if scope.tx is not None:
-                await scope.tx.commit()
-            for callback in scope.post_commit:
-                await run.engine.run_post_commit(callback)
+            await run.commit_in_transaction(scope)
         finally:
             current_scope.reset(token)
 
     async def recur(self, *args: Any, **kwargs: Any) -> None:
-        """Restart the workflow with fresh history and the same instance id (see the recurrence docs)."""
-        from edda._engine import recur
+        """Restart the workflow with fresh history and the same instance id (see the recurrence docs).
 
-        await recur(self, *args, **kwargs)
+        Positional arguments bind to the workflow's parameters in order; the rest are keywords.
+
+        Raises:
+            RuntimeError: called inside an activity, or the workflow is not registered.
+            TypeError: the arguments do not fit the workflow's parameters.
+        """
+        run = self._run
+        if current_scope.get() is not None:
+            raise RuntimeError("ctx.recur() belongs in workflow code, not inside an activity.")
+        wf = get_workflow(run.workflow_name)
+        if wf is None:
+            raise RuntimeError(f"workflow {run.workflow_name!r} is not registered")
+        params = [p.name for p in wf.params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
+        if len(args) > len(params):
+            raise TypeError(f"ctx.recur() got {len(args)} positional arguments; {wf.name!r} takes {len(params)}")
+        merged = dict(zip(params, args, strict=False))
+        overlap = set(merged) & set(kwargs)
+        if overlap:
+            raise TypeError(f"ctx.recur() got multiple values for {', '.join(sorted(overlap))}")
+        merged.update(kwargs)
+        raise RecurSignal(merged)

@@ -8,17 +8,15 @@ history as of the last commit; the next run continues from there.
 
 from __future__ import annotations
 
-import inspect
 import logging
 import traceback
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from edda._compensation import call_compensation, pending_compensations
-from edda._context import RunState, StorageFault, Suspend, TxScope, WorkflowContext, current_run, current_scope
+from edda._context import WorkflowContext
 from edda._errors import error_info, rebuild_error
-from edda._hookcall import call_hook
-from edda._registry import get_workflow
+from edda._run import RecurSignal, RunHost, RunState, StorageFault, Suspend, TxScope, current_run, current_scope
 from edda._workflow import Workflow
 from edda.exceptions import LeaseLostError, NonDeterminismError, WorkflowCancelledException
 from edda.serialization import to_storable
@@ -32,39 +30,7 @@ from edda.storage.records import (
     NewHistoryEvent,
 )
 
-if TYPE_CHECKING:
-    from edda._app import EddaApp
-
 logger = logging.getLogger("edda")
-
-
-class RecurSignal(BaseException):
-    """Raised by ``ctx.recur()``: restart the workflow with fresh history and new input."""
-
-    def __init__(self, kwargs: dict[str, Any]) -> None:
-        super().__init__("workflow recurs")
-        self.kwargs = kwargs
-
-
-RecurException = RecurSignal  # the seed's name
-
-
-async def recur(ctx: WorkflowContext, *args: Any, **kwargs: Any) -> None:
-    run = ctx._run
-    if current_scope.get() is not None:
-        raise RuntimeError("ctx.recur() belongs in workflow code, not inside an activity.")
-    wf = get_workflow(run.workflow_name)
-    if wf is None:
-        raise RuntimeError(f"workflow {run.workflow_name!r} is not registered")
-    params = [p.name for p in wf.params if p.kind not in (p.VAR_POSITIONAL, p.VAR_KEYWORD)]
-    if len(args) > len(params):
-        raise TypeError(f"ctx.recur() got {len(args)} positional arguments; {wf.name!r} takes {len(params)}")
-    merged = dict(zip(params, args, strict=False))
-    overlap = set(merged) & set(kwargs)
-    if overlap:
-        raise TypeError(f"ctx.recur() got multiple values for {', '.join(sorted(overlap))}")
-    merged.update(kwargs)
-    raise RecurSignal(merged)
 
 
 def _error_record(exc: BaseException) -> dict[str, Any]:
@@ -75,27 +41,13 @@ def _error_record(exc: BaseException) -> dict[str, Any]:
 
 
 class Engine:
-    """Runs instances for one app (one worker)."""
+    """Runs instances for one worker, which hosts the runs (:class:`edda._run.RunHost`)."""
 
-    def __init__(self, app: EddaApp) -> None:
-        self.app = app
-        self.storage = app.storage
-        self.clock = app.clock
-        self.hooks = app.hooks
-        self.default_retry_policy = app.default_retry_policy
-        self.worker_id = app.worker_id
-
-    async def hook(self, name: str, *args: Any) -> None:
-        if self.hooks is not None:
-            await call_hook(self.hooks, name, *args)
-
-    async def run_post_commit(self, callback: Any) -> None:
-        try:
-            result = callback()
-            if inspect.isawaitable(result):
-                await result
-        except Exception:
-            logger.exception("post-commit callback %r raised; the commit itself stands", callback)
+    def __init__(self, host: RunHost) -> None:
+        self.host = host
+        self.storage = host.storage
+        self.clock = host.clock
+        self.worker_id = host.worker_id
 
     async def run(self, wf: Workflow, record: InstanceRecord, history: list[HistoryEvent] | None) -> None:
         """Run ``record`` (already claimed by this worker) until it completes, fails, is cancelled or suspends."""
@@ -105,7 +57,7 @@ class Engine:
         while True:
             fence = Fence(record.instance_id, self.worker_id, record.lease_epoch)
             run = RunState(
-                self,
+                self.host,
                 instance_id=record.instance_id,
                 workflow_name=wf.name,
                 fence=fence,
@@ -114,7 +66,7 @@ class Engine:
                 wait=record.wait,
                 iteration=record.iteration,
             )
-            self.app._register_run(run)
+            self.host.started(run)
             ctx = WorkflowContext(run)
             token = current_run.set(run)
             try:
@@ -145,7 +97,7 @@ class Engine:
                 raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
             output = to_storable(result, path=f"the return value of workflow {wf.name!r}")
         except Suspend:
-            self.app._on_suspended(run.instance_id)
+            self.host.suspended(run.instance_id)
             return None
         except RecurSignal as signal:
             new_input = wf.prepare_input(signal.kwargs)
@@ -179,8 +131,8 @@ class Engine:
                 release_lease=True,
             )
         )
-        self.app._notify_finished(run.instance_id)
-        await self.hook("on_workflow_complete", run.instance_id, wf.name, result)
+        self.host.finished(run.instance_id)
+        await self.host.hook("on_workflow_complete", run.instance_id, wf.name, result)
         return None
 
     async def _resume_compensation(self, run: RunState, ctx: WorkflowContext, record: InstanceRecord) -> None:
@@ -249,9 +201,9 @@ class Engine:
                 status=status, error=clean, completed_at=self.clock.now(), wake_at=None, wait=None, release_lease=True
             )
         )
-        self.app._notify_finished(run.instance_id)
+        self.host.finished(run.instance_id)
         if status == InstanceStatus.CANCELLED:
-            await self.hook("on_workflow_cancelled", run.instance_id, run.workflow_name)
+            await self.host.hook("on_workflow_cancelled", run.instance_id, run.workflow_name)
         else:
             failure = error if isinstance(error, Exception) else RuntimeError(str((info or {}).get("message")))
-            await self.hook("on_workflow_failed", run.instance_id, run.workflow_name, failure)
+            await self.host.hook("on_workflow_failed", run.instance_id, run.workflow_name, failure)

@@ -12,11 +12,14 @@ import asyncio
 import json
 import urllib.request
 import uuid
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from edda._context import RunState, WorkflowContext, current_run, current_scope
+from edda._client import Client, current_client
+from edda._context import WorkflowContext
+from edda._run import RunState, current_run, current_scope
 from edda._waits import message_payload, receive_step
 from edda.clock import SystemClock, UuidIdSource
 from edda.serialization import to_storable
@@ -121,7 +124,7 @@ async def wait_event(
         extensions=extensions,
     )
     run = ctx._run
-    await run.engine.hook("on_event_received", run.instance_id, event_type, data)
+    await run.host.hook("on_event_received", run.instance_id, event_type, data)
     return received
 
 
@@ -186,21 +189,18 @@ async def send_event(
     run = current_run.get()
     if run is not None and current_scope.get() is None:
         return await _send_event_step(run, event_type, source, data, broker_url, datacontenttype, extensions)
-    from edda._app import current_app
-
     try:
-        app: Any = current_app()
+        app: Client | None = current_client()
     except RuntimeError:
         app = None
     if app is None:
-        clock: Any = SystemClock()
-        event_id = UuidIdSource().new_id()
+        event_id, now = UuidIdSource().new_id(), SystemClock().now()
+        url = broker_url or DEFAULT_BROKER_URL
+        local = None
     else:
-        clock, event_id = app.clock, app.ids.new_id()
-    url = broker_url or (app.broker_url if app is not None else None)
-    if url is None and app is None:
-        url = DEFAULT_BROKER_URL
-    await _deliver(app, url, event_type, source, data, datacontenttype, extensions, event_id, clock.now())
+        event_id, now = app.ids.new_id(), app.clock.now()
+        url, local = broker_url or app.broker_url, app.deliver_event
+    await _deliver(local, url, event_type, source, data, datacontenttype, extensions, event_id, now)
     return event_id
 
 
@@ -218,10 +218,10 @@ async def _send_event_step(
     if recorded is not None:
         return str(recorded.event_data["event_id"])
     await run.check_new_step(step_id, f"send_event {event_type!r}")
-    app = run.engine.app
+    host = run.host
     event_id = str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{run.instance_id}/{run.iteration}/{step_id}"))
-    url = broker_url or app.broker_url
-    await _deliver(app, url, event_type, source, data, datacontenttype, extensions, event_id, run.engine.clock.now())
+    url = broker_url or host.broker_url
+    await _deliver(host.deliver_event, url, event_type, source, data, datacontenttype, extensions, event_id, run.host.clock.now())
     await run.commit_now(
         [NewHistoryEvent(step_id, HistoryEventType.EVENT_SENT, {"event_type": event_type, "source": source, "event_id": event_id})]
     )
@@ -229,7 +229,7 @@ async def _send_event_step(
 
 
 async def _deliver(
-    app: Any,
+    local: Callable[[dict[str, Any]], Awaitable[None]] | None,
     url: str | None,
     event_type: str,
     source: str,
@@ -249,6 +249,7 @@ async def _deliver(
     }
     attributes |= dict(extensions or {})
     if url is None:
+        assert local is not None  # url is None only with an app to deliver to
         content_type = datacontenttype or (
             "application/octet-stream" if isinstance(payload, bytes) else "application/json"
         )
@@ -256,7 +257,7 @@ async def _deliver(
         # not a step of that workflow's history).
         token = current_run.set(None)
         try:
-            await app.handle_cloudevent(attributes | {"datacontenttype": content_type, "data": payload}, wait=True)
+            await local(attributes | {"datacontenttype": content_type, "data": payload})
         finally:
             current_run.reset(token)
         return

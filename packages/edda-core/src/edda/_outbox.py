@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from edda._context import WorkflowContext, current_scope
+from edda._context import WorkflowContext
+from edda._run import current_scope
 from edda.serialization import to_storable
 from edda.storage.records import NewOutboxEvent
 
@@ -43,7 +44,7 @@ async def send_event_transactional(
     data = to_storable(event_data, path="event_data")
     if isinstance(data, bytes) and content_type == "application/json":
         content_type = "application/octet-stream"
-    event_id = ctx._run.engine.app.ids.new_id()
+    event_id = ctx._run.host.ids.new_id()
     scope.outbox.append(
         NewOutboxEvent(
             event_id=event_id,
@@ -54,10 +55,10 @@ async def send_event_transactional(
             extensions=dict(extensions or {}),
         )
     )
-    engine = ctx._run.engine
+    host = ctx._run.host
 
     async def announce() -> None:
-        await engine.hook("on_event_sent", event_type, event_source, data)
+        await host.hook("on_event_sent", event_type, event_source, data)
 
     scope.post_commit.append(announce)
     return event_id

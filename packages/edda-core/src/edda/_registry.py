@@ -1,27 +1,13 @@
-"""Process-wide registries of workflows and compensations, looked up by name when an instance resumes."""
+"""The process-wide registry of compensation functions, looked up by key when a compensation runs after a restart.
+
+(Workflows are registered in :mod:`edda._workflow`.)
+"""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-if TYPE_CHECKING:
-    from edda._workflow import Workflow
-
-_workflows: dict[str, Workflow] = {}
 _compensations: dict[str, Any] = {}
-
-
-def register_workflow(wf: Workflow) -> None:
-    # A later definition under the same name replaces the earlier one: redeploying new code is exactly that.
-    _workflows[wf.name] = wf
-
-
-def get_workflow(name: str) -> Workflow | None:
-    return _workflows.get(name)
-
-
-def all_workflows() -> dict[str, Workflow]:
-    return dict(_workflows)
 
 
 def compensation_key(func: Any) -> str:

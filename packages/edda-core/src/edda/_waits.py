@@ -14,7 +14,8 @@ import math
 from datetime import datetime, timedelta
 from typing import Any
 
-from edda._context import RunState, WorkflowContext, current_scope
+from edda._context import WorkflowContext
+from edda._run import RunState, Suspend, current_scope
 from edda.exceptions import EventTimeoutError, WorkflowCancelledException
 from edda.serialization import from_storable
 from edda.storage.records import HistoryEvent, HistoryEventType, InstanceStatus, InstanceUpdate, NewHistoryEvent
@@ -64,7 +65,7 @@ async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_
     await run.check_new_step(step_id, "timer 'timer'")
     if run.cancel_requested:
         raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
-    now = run.engine.clock.now()
+    now = run.host.clock.now()
     recorded = run.wait if run.wait and run.wait.get("step_id") == step_id else None
     wake_at = _parse(recorded.get("wake_at")) if recorded else None
     if wake_at is None:
@@ -156,7 +157,7 @@ async def receive_step(
 async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float | None, kind: str) -> HistoryEvent:
     if run.cancel_requested:
         raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
-    now = run.engine.clock.now()
+    now = run.host.clock.now()
     recorded = run.wait if run.wait and run.wait.get("step_id") == step_id else None
     if recorded is not None:
         timeout_at = _parse(recorded.get("timeout_at"))
@@ -213,8 +214,6 @@ async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float
             event_data=data,
             created_at=now,
         )
-    from edda._context import Suspend
-
     raise Suspend()
 
 

@@ -7,12 +7,12 @@ import inspect
 from collections.abc import Callable
 from typing import Any, overload
 
-from edda._activity import resolve_hints
-from edda._registry import all_workflows, register_workflow
+from edda._client import current_client
+from edda._hints import resolve_hints
 from edda.exceptions import ConfigurationError, InvalidInputError
 from edda.serialization import from_storable, restore, to_storable
 
-__all__ = ["Workflow", "get_all_workflows", "workflow"]
+__all__ = ["Workflow", "all_workflows", "get_all_workflows", "get_workflow", "register_workflow", "workflow"]
 
 RESERVED_START_OPTIONS = ("instance_id", "lock_timeout_seconds")
 
@@ -139,25 +139,37 @@ class Workflow:
             InvalidInputError: the inputs do not match the signature; nothing was stored.
             RuntimeError: no EddaApp is initialized in this process.
         """
-        from edda._app import current_app
-
-        return await current_app().start_workflow(
+        return await current_client().start_workflow(
             self, kwargs, instance_id=instance_id, lock_timeout_seconds=lock_timeout_seconds
         )
 
     async def run(self, *, instance_id: str | None = None, timeout: float | None = None, **kwargs: Any) -> Any:
         """Start an instance and wait for its result (``start`` + ``EddaApp.wait_for_result``)."""
-        from edda._app import current_app
-
-        app = current_app()
+        app = current_client()
         iid = await app.start_workflow(self, kwargs, instance_id=instance_id)
         return await app.wait_for_result(iid, timeout=timeout)
 
     async def resume(self, instance_id: str, event: Any = None) -> None:
         """Resume an existing instance on this worker now, if no other worker holds it."""
-        from edda._app import current_app
+        await current_client().resume_workflow(instance_id)
 
-        await current_app().resume_workflow(instance_id)
+
+_workflows: dict[str, Workflow] = {}
+
+
+def register_workflow(wf: Workflow) -> None:
+    """Make ``wf`` findable by name (a later definition under the same name replaces the earlier: redeploying)."""
+    _workflows[wf.name] = wf
+
+
+def get_workflow(name: str) -> Workflow | None:
+    """The workflow registered under ``name`` in this process, if any."""
+    return _workflows.get(name)
+
+
+def all_workflows() -> dict[str, Workflow]:
+    """Every registered workflow, by name (a copy)."""
+    return dict(_workflows)
 
 
 def get_all_workflows() -> dict[str, Workflow]:

@@ -10,7 +10,7 @@ Edda 0.16's ``set_replay_engine`` has no equivalent; asking for it raises an ``I
 from __future__ import annotations
 
 from edda._aliases import module_getattr
-from edda._engine import RecurException
+from edda._run import RecurException
 from edda._workflow import Workflow, get_all_workflows, workflow
 
 __all__ = ["RecurException", "Workflow", "get_all_workflows", "workflow"]

@@ -12,6 +12,6 @@ from __future__ import annotations
 from edda_outbox._encoding import encode_event
 from edda_outbox._relayer import OutboxRelayer
 
-__version__ = "0.1.0"
+__version__ = "1.0.0"
 
 __all__ = ["OutboxRelayer", "encode_event"]

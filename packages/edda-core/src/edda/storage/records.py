@@ -355,13 +355,13 @@ class InstanceUpdate:
 
     status: str | Unset = UNSET
     output_data: Any = UNSET
-    error: ErrorInfo | dict[str, Any] | None | Unset = UNSET
-    completed_at: datetime | None | Unset = UNSET
-    wake_at: datetime | None | Unset = UNSET
-    wait: WaitInfo | dict[str, Any] | None | Unset = UNSET
+    error: ErrorInfo | dict[str, Any] | Unset | None = UNSET
+    completed_at: datetime | Unset | None = UNSET
+    wake_at: datetime | Unset | None = UNSET
+    wait: WaitInfo | dict[str, Any] | Unset | None = UNSET
     iteration: int | Unset = UNSET
     input_data: dict[str, Any] | Unset = UNSET
-    lease_expires_at: datetime | None | Unset = UNSET
+    lease_expires_at: datetime | Unset | None = UNSET
     release_lease: bool = False
 
     def changes(self) -> dict[str, Any]:

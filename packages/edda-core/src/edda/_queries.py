@@ -1,0 +1,120 @@
+"""Reading state for users: ``find_instances`` (validation and page tokens) and the result of a finished instance."""
+
+from __future__ import annotations
+
+import base64
+import json
+import re
+from datetime import datetime
+from typing import Any
+
+from edda._workflow import get_workflow
+from edda.exceptions import WorkflowCancelledException, WorkflowFailedError
+from edda.storage.protocol import Storage
+from edda.storage.records import ALL_STATUSES, InstanceQuery, InstanceRecord, InstanceStatus
+
+__all__ = ["decode_page_token", "encode_page_token", "find_instances", "result_of"]
+
+_FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
+
+
+def _check_filters(input_filters: dict[str, Any] | None) -> tuple[tuple[str, Any], ...]:
+    filters: list[tuple[str, Any]] = []
+    for key, value in (input_filters or {}).items():
+        if not isinstance(key, str) or not _FILTER_KEY.match(key):
+            raise ValueError(f"input_filters key {key!r} must be a dotted path of identifiers like 'customer.id'")
+        if not isinstance(value, str | int | float | bool):
+            raise ValueError(f"input_filters[{key!r}] must be a str, int, float or bool, got {type(value).__name__}")
+        filters.append((key, value))
+    return tuple(filters)
+
+
+def _check_scalars(
+    status: str | None,
+    workflow_name: str | None,
+    instance_id: str | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
+    limit: int,
+) -> None:
+    if status is not None and status not in ALL_STATUSES:
+        choices = ", ".join(sorted(ALL_STATUSES))
+        raise ValueError(f"status {status!r} is not a workflow status; use one of {choices}")
+    for name, value in (("workflow_name", workflow_name), ("instance_id", instance_id)):
+        if value is not None and not isinstance(value, str):
+            raise ValueError(f"{name} must be a string")
+    for name, moment in (("started_after", started_after), ("started_before", started_before)):
+        if moment is not None and (not isinstance(moment, datetime) or moment.tzinfo is None):
+            raise ValueError(f"{name} must be a timezone-aware datetime (e.g. datetime.now(UTC))")
+    if not isinstance(limit, int) or isinstance(limit, bool) or not 1 <= limit <= 1000:
+        raise ValueError(f"limit must be an int from 1 to 1000, got {limit!r}")
+
+
+async def find_instances(
+    storage: Storage,
+    *,
+    input_filters: dict[str, Any] | None,
+    status: str | None,
+    workflow_name: str | None,
+    instance_id: str | None,
+    started_after: datetime | None,
+    started_before: datetime | None,
+    limit: int,
+    page_token: str | None,
+) -> dict[str, Any]:
+    """Validate the filters, run the query, and return ``{"instances", "next_page_token", "has_more"}``.
+
+    Raises:
+        ValueError: a filter is malformed (the message says which and why).
+    """
+    filters = _check_filters(input_filters)
+    _check_scalars(status, workflow_name, instance_id, started_after, started_before, limit)
+    page = await storage.find_instances(
+        InstanceQuery(
+            status=status,
+            workflow_name=workflow_name,
+            instance_id=instance_id,
+            started_after=started_after,
+            started_before=started_before,
+            input_filters=filters,
+            limit=limit,
+            cursor=decode_page_token(page_token) if page_token else None,
+        )
+    )
+    token = encode_page_token(page.next_cursor) if page.next_cursor else None
+    return {"instances": page.instances, "next_page_token": token, "has_more": token is not None}
+
+
+def encode_page_token(cursor: tuple[datetime, str]) -> str:
+    raw = json.dumps({"t": cursor[0].isoformat(), "i": cursor[1]}).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_page_token(token: str) -> tuple[datetime, str]:
+    try:
+        raw = base64.urlsafe_b64decode(token + "=" * (-len(token) % 4))
+        data = json.loads(raw)
+        moment = datetime.fromisoformat(data["t"])
+        if moment.tzinfo is None or not isinstance(data["i"], str):
+            raise ValueError
+        return moment, data["i"]
+    except Exception:
+        raise ValueError(
+            "page_token is not a token returned by find_instances(); pass next_page_token unchanged"
+        ) from None
+
+
+def result_of(record: InstanceRecord) -> Any:
+    """The result of a finished instance (restored per its workflow's return annotation), or its failure raised.
+
+    Raises:
+        WorkflowFailedError: it failed.
+        WorkflowCancelledException: it was cancelled.
+    """
+    if record.status == InstanceStatus.COMPLETED:
+        wf = get_workflow(record.workflow_name)
+        return wf.load_result(record.output_data) if wf is not None else record.output_data
+    if record.status == InstanceStatus.CANCELLED:
+        raise WorkflowCancelledException(f"Workflow instance {record.instance_id!r} was cancelled")
+    error = record.error or {}
+    raise WorkflowFailedError(record.instance_id, error.get("error_type", "Error"), error.get("message", ""))

@@ -1,0 +1,82 @@
+"""``AppSettings``: the options of an :class:`edda.EddaApp`, validated once, frozen."""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from edda.exceptions import ConfigurationError
+from edda.retry import RetryPolicy
+
+__all__ = ["AppSettings", "BatchSize", "check_leader_options"]
+
+BatchSize = int | Literal["auto", "auto:cpu"]
+
+
+@dataclass(frozen=True, kw_only=True)
+class AppSettings:
+    """What an app was configured with (see :class:`edda.EddaApp` for each option's meaning).
+
+    Raises:
+        ConfigurationError: an option is out of range or of the wrong type (the message names it).
+    """
+
+    service_name: str = "edda"
+    db_url: str | None = None
+    outbox_enabled: bool = False
+    broker_url: str | None = None
+    default_retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
+    message_retention_days: float = 7
+    use_listen_notify: bool | None = None
+    notify_fallback_interval: float | None = None
+    max_workflows_per_batch: BatchSize = 10
+    auto_migrate: bool = True
+    lease_timeout_seconds: float = 30.0
+    recovery_interval: float = 1.0
+    storage_options: dict[str, Any] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.service_name, str) or not self.service_name:
+            raise ConfigurationError("service_name must be a non-empty string, e.g. EddaApp(service_name='orders')")
+        if self.broker_url is not None and (
+            not isinstance(self.broker_url, str) or not self.broker_url.startswith(("http://", "https://"))
+        ):
+            raise ConfigurationError(
+                "broker_url must be an http:// or https:// URL (where CloudEvents are POSTed), "
+                "e.g. 'http://broker-ingress.knative-eventing.svc.cluster.local'"
+            )
+        if not isinstance(self.default_retry_policy, RetryPolicy):
+            raise ConfigurationError("default_retry_policy must be a RetryPolicy")
+        batch = self.max_workflows_per_batch
+        if not (isinstance(batch, int) and not isinstance(batch, bool) and batch >= 1) and batch not in (
+            "auto",
+            "auto:cpu",
+        ):
+            raise ConfigurationError(f"max_workflows_per_batch must be a positive int, 'auto' or 'auto:cpu', got {batch!r}")
+        positive = [
+            ("lease_timeout_seconds", self.lease_timeout_seconds),
+            ("recovery_interval", self.recovery_interval),
+            ("message_retention_days", self.message_retention_days),
+        ]
+        if self.notify_fallback_interval is not None:
+            positive.append(("notify_fallback_interval", self.notify_fallback_interval))
+        for name, value in positive:
+            if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
+                raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+
+
+def check_leader_options(leader_heartbeat_interval: Any, leader_lease_duration: Any) -> None:
+    """0.16's leader-election options: accepted so its code runs, but Edda elects no leader (every background duty
+    is idempotent and runs on every worker), so setting them warns that they have no effect."""
+    for name, value in (
+        ("leader_heartbeat_interval", leader_heartbeat_interval),
+        ("leader_lease_duration", leader_lease_duration),
+    ):
+        if value is not None:
+            warnings.warn(
+                f"EddaApp({name}=...) has no effect: Edda elects no leader (every background duty is idempotent and "
+                f"runs on every worker). Remove the option; see docs/migrating-from-0.16.md.",
+                DeprecationWarning,
+                stacklevel=3,
+            )
