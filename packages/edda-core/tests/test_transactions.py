@@ -9,7 +9,6 @@ import pytest
 
 from edda import (
     EddaApp,
-    HooksBase,
     TerminalError,
     WorkflowContext,
     WorkflowFailedError,

@@ -6,6 +6,7 @@ import asyncio
 import functools
 import inspect
 from collections.abc import Callable
+from datetime import datetime, timedelta
 from typing import Any, overload
 
 from edda._compensation import bind_compensation
@@ -148,10 +149,7 @@ class Activity:
             scope = TxScope(run.storage)
             token = current_scope.set(scope)
             try:
-                if self.is_async:
-                    value = await self.func(ctx, *args, **kwargs)
-                else:
-                    value = await asyncio.to_thread(self.func, ctx, *args, **kwargs)
+                value = await self._call(ctx, args, kwargs)
                 try:
                     data, payload = encode_result(value)
                 except SerializationError as exc:
@@ -161,62 +159,73 @@ class Activity:
                 return await self._fail(run, step_id, wrapped.error, attempt, errors, first_started, exhausted=False)
             except Exception as exc:
                 await self._rollback(scope)
-                elapsed = (host.clock.now() - first_started).total_seconds()
                 errors.append({"attempt": attempt, **_short_error(exc)})
-                retry = policy.is_retryable(exc)
-                delay = policy.calculate_delay(attempt) if retry else 0.0
-                if retry and policy.max_attempts is not None and attempt >= policy.max_attempts:
-                    retry = False
-                if retry and policy.max_duration is not None and elapsed + delay > policy.max_duration:
-                    retry = False
-                if not retry:
+                delay = self._retry_delay(policy, exc, attempt, first_started, host.clock.now())
+                if delay is None:
                     exhausted = policy.is_retryable(exc)
                     return await self._fail(run, step_id, exc, attempt, errors, first_started, exhausted=exhausted)
-                # Record the failed attempt durably, so a crash during the backoff does not reset the count.
-                await run.flush(
-                    extra=[
-                        NewHistoryEvent(
-                            step_id,
-                            HistoryEventType.ACTIVITY_ATTEMPT_FAILED,
-                            {
-                                "activity_name": self.name,
-                                "attempt": attempt,
-                                "error": errors[-1],
-                                "delay": delay,
-                            },
-                        )
-                    ]
-                )
-                await host.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
-                await host.clock.sleep(delay)
+                await self._record_attempt(run, step_id, exc, attempt, errors[-1], delay)
                 continue
             finally:
                 current_scope.reset(token)
-            duration_ms = int((host.clock.now() - first_started).total_seconds() * 1000)
-            data["activity_name"] = self.name
-            data["retry_metadata"] = {
-                "total_attempts": attempt,
-                "total_duration_ms": duration_ms,
-                "exhausted": False,
-                "last_error": errors[-1] if errors else None,
-                "errors": errors,
-            }
-            events = [NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_COMPLETED, data, payload)]
-            if self.compensation is not None:
-                events.append(self._compensation_event(step_id, args, kwargs, value))
-            if scope.tx is not None:  # business writes, history and outbox commit together
-                await run.flush(
-                    extra=events,
-                    extra_outbox=scope.outbox,
-                    extra_messages=scope.messages,
-                    extra_callbacks=scope.post_commit,
-                    tx=scope.tx,
-                )
-            else:
-                await run.commit_now(events, scope.outbox, scope.post_commit, scope.messages)
-            result = decode_result(data, payload, self.return_hint)
-            await host.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
-            return result
+            meta = _retry_metadata(attempt, host.clock.now() - first_started, errors, exhausted=False)
+            data |= {"activity_name": self.name, "retry_metadata": meta}
+            return await self._complete(run, step_id, scope, data, payload, (args, kwargs, value))
+
+    async def _call(self, ctx: WorkflowContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        if self.is_async:
+            return await self.func(ctx, *args, **kwargs)
+        return await asyncio.to_thread(self.func, ctx, *args, **kwargs)
+
+    @staticmethod
+    def _retry_delay(
+        policy: RetryPolicy, exc: Exception, attempt: int, first_started: datetime, now: datetime
+    ) -> float | None:
+        """Seconds to wait before the next attempt, or ``None`` when the policy says not to retry."""
+        if not policy.is_retryable(exc):
+            return None
+        delay = policy.calculate_delay(attempt)
+        if policy.max_attempts is not None and attempt >= policy.max_attempts:
+            return None
+        if policy.max_duration is not None and (now - first_started).total_seconds() + delay > policy.max_duration:
+            return None
+        return delay
+
+    async def _record_attempt(
+        self, run: RunState, step_id: str, exc: Exception, attempt: int, error: dict[str, Any], delay: float
+    ) -> None:
+        """Record the failed attempt durably (a crash during the backoff does not reset the count), then back off."""
+        data = {"activity_name": self.name, "attempt": attempt, "error": error, "delay": delay}
+        await run.flush(extra=[NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_ATTEMPT_FAILED, data)])
+        await run.host.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
+        await run.host.clock.sleep(delay)
+
+    async def _complete(
+        self,
+        run: RunState,
+        step_id: str,
+        scope: TxScope,
+        data: dict[str, Any],
+        payload: bytes | None,
+        call: tuple[tuple[Any, ...], dict[str, Any], Any],
+    ) -> Any:
+        """Commit the result (with the activity's transaction, if it opened one) and return it as replays will."""
+        events = [NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_COMPLETED, data, payload)]
+        if self.compensation is not None:
+            events.append(self._compensation_event(step_id, *call))
+        if scope.tx is not None:  # business writes, history and outbox commit together
+            await run.flush(
+                extra=events,
+                extra_outbox=scope.outbox,
+                extra_messages=scope.messages,
+                extra_callbacks=scope.post_commit,
+                tx=scope.tx,
+            )
+        else:
+            await run.commit_now(events, scope.outbox, scope.post_commit, scope.messages)
+        result = decode_result(data, payload, self.return_hint)
+        await run.host.hook("on_activity_complete", run.instance_id, step_id, self.name, result, False)
+        return result
 
     async def _rollback(self, scope: TxScope) -> None:
         if scope.tx is not None:
@@ -238,14 +247,8 @@ class Activity:
         exhausted: bool,
     ) -> Any:
         host = run.host
-        duration_ms = int((host.clock.now() - first_started).total_seconds() * 1000)
-        meta = {
-            "total_attempts": attempt,
-            "total_duration_ms": duration_ms,
-            "exhausted": exhausted,
-            "last_error": errors[-1] if errors else None,
-            "errors": errors,
-        }
+        meta = _retry_metadata(attempt, host.clock.now() - first_started, errors, exhausted=exhausted)
+        duration_ms = meta["total_duration_ms"]
         raised: BaseException = exc
         if exhausted:
             raised = RetryExhaustedError(
@@ -295,6 +298,18 @@ class _Unstorable(Exception):
     def __init__(self, error: SerializationError) -> None:
         super().__init__(str(error))
         self.error = error
+
+
+def _retry_metadata(
+    attempt: int, elapsed: timedelta, errors: list[dict[str, Any]], *, exhausted: bool
+) -> dict[str, Any]:
+    return {
+        "total_attempts": attempt,
+        "total_duration_ms": int(elapsed.total_seconds() * 1000),
+        "exhausted": exhausted,
+        "last_error": errors[-1] if errors else None,
+        "errors": errors,
+    }
 
 
 def _short_error(exc: BaseException) -> dict[str, Any]:

@@ -7,13 +7,12 @@ import asyncio
 import logging
 from datetime import datetime, timedelta
 from typing import Any, cast
-from urllib.parse import urlsplit
 
 from edda import _client
 from edda._dispatch import EventDispatcher
 from edda._events import DEFAULT_BROKER_URL
 from edda._queries import find_instances, result_of
-from edda._settings import AppSettings, BatchSize, check_leader_options
+from edda._settings import AppSettings, BatchSize, check_leader_options, display_url
 from edda._worker import Worker
 from edda._workflow import Workflow, get_workflow
 from edda.clock import Clock, IdSource, SystemClock, UuidIdSource
@@ -28,12 +27,6 @@ __all__ = ["DEFAULT_BROKER_URL", "EddaApp", "current_app"]
 logger = logging.getLogger("edda")
 
 _MAX_INSTANCE_ID = 255
-
-
-def _display_url(url: str) -> str:
-    """``url`` without user info, query or fragment (they may hold credentials), for logs."""
-    parts = urlsplit(url)
-    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"
 
 
 def current_app() -> EddaApp:
@@ -216,7 +209,7 @@ class EddaApp:
         default = (
             "" if self.broker_url else " (the default Knative broker ingress: pass broker_url=... to publish elsewhere)"
         )
-        logger.info("Outbox relayer started: outbox events are published to %s%s", _display_url(url), default)
+        logger.info("Outbox relayer started: outbox events are published to %s%s", display_url(url), default)
 
     async def shutdown(self) -> None:
         """Stop background work and running instances (their leases are released so others resume them at once),

@@ -66,7 +66,9 @@ async def subscribe(ctx: WorkflowContext, channel: str, mode: str = "broadcast")
     if mode not in _MODES:
         raise ValueError(f"mode must be one of {', '.join(_MODES)}; got {mode!r}")
     step_id = run.next_auto_id("subscribe")
-    if run.claim_step(step_id, event_types=frozenset({HistoryEventType.CHANNEL_SUBSCRIBED}), name=channel, name_key="channel"):
+    if run.claim_step(
+        step_id, event_types=frozenset({HistoryEventType.CHANNEL_SUBSCRIBED}), name=channel, name_key="channel"
+    ):
         return
     await run.check_new_step(step_id, f"subscribe to channel {channel!r}")
     await run.flush(
@@ -80,7 +82,9 @@ async def unsubscribe(ctx: WorkflowContext, channel: str) -> None:
     run = _workflow_run(ctx, "unsubscribe")
     check_channel_name(channel)
     step_id = run.next_auto_id("unsubscribe")
-    if run.claim_step(step_id, event_types=frozenset({HistoryEventType.CHANNEL_UNSUBSCRIBED}), name=channel, name_key="channel"):
+    if run.claim_step(
+        step_id, event_types=frozenset({HistoryEventType.CHANNEL_UNSUBSCRIBED}), name=channel, name_key="channel"
+    ):
         return
     await run.check_new_step(step_id, f"unsubscribe from channel {channel!r}")
     await run.flush(
@@ -114,7 +118,9 @@ async def receive(
     )
 
 
-def _new_message(ids: IdSource, channel: str, data: Any, metadata: dict[str, Any] | None, target: str | None) -> NewMessage:
+def _new_message(
+    ids: IdSource, channel: str, data: Any, metadata: dict[str, Any] | None, target: str | None
+) -> NewMessage:
     check_channel_name(channel)
     if metadata is not None and not isinstance(metadata, dict):
         raise ValueError(f"metadata must be a dict or None, got {type(metadata).__name__}")
@@ -137,7 +143,9 @@ async def _publish_from_workflow(
         scope.messages.append(message)
         return message.message_id, True
     step_id = run.next_auto_id(what)
-    recorded = run.claim_step(step_id, event_types=frozenset({HistoryEventType.MESSAGE_PUBLISHED}), name=channel, name_key="channel")
+    recorded = run.claim_step(
+        step_id, event_types=frozenset({HistoryEventType.MESSAGE_PUBLISHED}), name=channel, name_key="channel"
+    )
     if recorded is not None:
         return recorded.event_data["message_id"], bool(recorded.event_data.get("woken"))
     await run.check_new_step(step_id, f"publish to channel {channel!r}")

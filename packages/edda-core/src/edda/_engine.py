@@ -176,7 +176,9 @@ class Engine:
             current_scope.reset(token)
         if failure is None:
             event = NewHistoryEvent(
-                registration_id, HistoryEventType.COMPENSATION_EXECUTED, {"compensation_name": data.get("compensation_name")}
+                registration_id,
+                HistoryEventType.COMPENSATION_EXECUTED,
+                {"compensation_name": data.get("compensation_name")},
             )
             await run.flush(extra=[event], extra_outbox=scope.outbox, extra_callbacks=scope.post_commit, tx=scope.tx)
             return

@@ -221,9 +221,15 @@ async def _send_event_step(
     host = run.host
     event_id = str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{run.instance_id}/{run.iteration}/{step_id}"))
     url = broker_url or host.broker_url
-    await _deliver(host.deliver_event, url, event_type, source, data, datacontenttype, extensions, event_id, run.host.clock.now())
+    await _deliver(
+        host.deliver_event, url, event_type, source, data, datacontenttype, extensions, event_id, run.host.clock.now()
+    )
     await run.commit_now(
-        [NewHistoryEvent(step_id, HistoryEventType.EVENT_SENT, {"event_type": event_type, "source": source, "event_id": event_id})]
+        [
+            NewHistoryEvent(
+                step_id, HistoryEventType.EVENT_SENT, {"event_type": event_type, "source": source, "event_id": event_id}
+            )
+        ]
     )
     return event_id
 

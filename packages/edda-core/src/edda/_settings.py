@@ -5,11 +5,12 @@ from __future__ import annotations
 import warnings
 from dataclasses import dataclass, field
 from typing import Any, Literal
+from urllib.parse import urlsplit
 
 from edda.exceptions import ConfigurationError
 from edda.retry import RetryPolicy
 
-__all__ = ["AppSettings", "BatchSize", "check_leader_options"]
+__all__ = ["AppSettings", "BatchSize", "check_leader_options", "display_url"]
 
 BatchSize = int | Literal["auto", "auto:cpu"]
 
@@ -53,7 +54,9 @@ class AppSettings:
             "auto",
             "auto:cpu",
         ):
-            raise ConfigurationError(f"max_workflows_per_batch must be a positive int, 'auto' or 'auto:cpu', got {batch!r}")
+            raise ConfigurationError(
+                f"max_workflows_per_batch must be a positive int, 'auto' or 'auto:cpu', got {batch!r}"
+            )
         positive = [
             ("lease_timeout_seconds", self.lease_timeout_seconds),
             ("recovery_interval", self.recovery_interval),
@@ -80,3 +83,9 @@ def check_leader_options(leader_heartbeat_interval: Any, leader_lease_duration: 
                 DeprecationWarning,
                 stacklevel=3,
             )
+
+
+def display_url(url: str) -> str:
+    """``url`` without user info, query or fragment (they may hold credentials), for logs."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc.rpartition('@')[2]}{parts.path}"

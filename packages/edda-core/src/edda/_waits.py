@@ -18,7 +18,14 @@ from edda._context import WorkflowContext
 from edda._run import RunState, Suspend, current_scope
 from edda.exceptions import EventTimeoutError, WorkflowCancelledException
 from edda.serialization import from_storable
-from edda.storage.records import HistoryEvent, HistoryEventType, InstanceStatus, InstanceUpdate, NewHistoryEvent
+from edda.storage.records import (
+    ChannelMessageRecord,
+    HistoryEvent,
+    HistoryEventType,
+    InstanceStatus,
+    InstanceUpdate,
+    NewHistoryEvent,
+)
 
 __all__ = ["check_channel_name", "check_timeout", "receive_step", "sleep", "sleep_until", "wait_timer", "wait_until"]
 
@@ -60,7 +67,10 @@ def _parse(moment: str | None) -> datetime | None:
 async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_fn: Any) -> None:
     run = _in_workflow(ctx, what)
     step_id = timer_id or run.next_auto_id("sleep")
-    if run.claim_step(step_id, event_types=frozenset({HistoryEventType.TIMER_FIRED}), name="timer", name_key="kind") is not None:
+    if (
+        run.claim_step(step_id, event_types=frozenset({HistoryEventType.TIMER_FIRED}), name="timer", name_key="kind")
+        is not None
+    ):
         return
     await run.check_new_step(step_id, "timer 'timer'")
     if run.cancel_requested:
@@ -72,7 +82,9 @@ async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_
         wake_at = wake_at_fn(now)
     if wake_at <= now:
         run.add_pending(
-            [NewHistoryEvent(step_id, HistoryEventType.TIMER_FIRED, {"kind": "timer", "wake_at": wake_at.isoformat()})], [], []
+            [NewHistoryEvent(step_id, HistoryEventType.TIMER_FIRED, {"kind": "timer", "wake_at": wake_at.isoformat()})],
+            [],
+            [],
         )
         return
     await run.suspend(
@@ -140,7 +152,10 @@ async def receive_step(
     timeout = check_timeout(timeout_seconds)
     step_id = step_id or run.next_auto_id(counter)
     recorded = run.claim_step(
-        step_id, event_types=frozenset({HistoryEventType.MESSAGE_RECEIVED, HistoryEventType.RECEIVE_TIMED_OUT}), name=channel, name_key="channel"
+        step_id,
+        event_types=frozenset({HistoryEventType.MESSAGE_RECEIVED, HistoryEventType.RECEIVE_TIMED_OUT}),
+        name=channel,
+        name_key="channel",
     )
     if recorded is None:
         await run.check_new_step(step_id, f"receive on channel {channel!r}")
@@ -183,26 +198,7 @@ async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float
     )
     message = await run.receive(channel, step_id, wait)
     if message is not None:
-        data = message.data
-        is_bytes = isinstance(data, bytes)
-        return HistoryEvent(
-            instance_id=run.instance_id,
-            seq=message.seq,
-            activity_id=step_id,
-            event_type=HistoryEventType.MESSAGE_RECEIVED,
-            event_data={
-                "channel": channel,
-                "message_id": message.message_id,
-                "seq": message.seq,
-                "data": None if is_bytes else data,
-                "metadata": message.metadata,
-                "published_at": message.published_at.isoformat(),
-                "target_instance_id": message.target_instance_id,
-            }
-            | ({"data_encoding": "bytes"} if is_bytes else {}),
-            created_at=now,
-            payload=data if is_bytes else None,
-        )
+        return _received(run, channel, step_id, message, now)
     if timed_out:
         data = {"channel": channel, "kind": kind, "timeout_seconds": (recorded or {}).get("timeout_seconds", timeout)}
         run.add_pending([NewHistoryEvent(step_id, HistoryEventType.RECEIVE_TIMED_OUT, data)], [], [])
@@ -215,6 +211,30 @@ async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float
             created_at=now,
         )
     raise Suspend()
+
+
+def _received(run: RunState, channel: str, step_id: str, message: ChannelMessageRecord, now: datetime) -> HistoryEvent:
+    """The ``MessageReceived`` entry the storage recorded with the message it handed over."""
+    data = message.data
+    is_bytes = isinstance(data, bytes)
+    return HistoryEvent(
+        instance_id=run.instance_id,
+        seq=message.seq,
+        activity_id=step_id,
+        event_type=HistoryEventType.MESSAGE_RECEIVED,
+        event_data={
+            "channel": channel,
+            "message_id": message.message_id,
+            "seq": message.seq,
+            "data": None if is_bytes else data,
+            "metadata": message.metadata,
+            "published_at": message.published_at.isoformat(),
+            "target_instance_id": message.target_instance_id,
+        }
+        | ({"data_encoding": "bytes"} if is_bytes else {}),
+        created_at=now,
+        payload=data if is_bytes else None,
+    )
 
 
 def message_payload(event: HistoryEvent) -> Any:

@@ -8,6 +8,7 @@ from importlib.metadata import EntryPoint, entry_points
 from typing import Any, Protocol
 
 from edda.exceptions import ConfigurationError, StorageNotFoundError
+from edda.storage.memory import InMemoryStorage
 
 __all__ = ["available_schemes", "open_storage", "register", "resolve_scheme"]
 
@@ -33,8 +34,6 @@ _lock = threading.Lock()
 
 
 def _builtins() -> dict[str, Any]:
-    from edda.storage.memory import InMemoryStorage
-
     return {"memory": InMemoryStorage}
 
 

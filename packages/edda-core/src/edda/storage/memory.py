@@ -3,6 +3,9 @@
 It implements every role of :mod:`edda.storage.protocol` with the same observable behaviour as the SQL backends
 (values are JSON round-tripped on the way in, so a tuple comes back as a list there too), and is what the
 conformance kit is first proven against. Nothing survives the process; use it for tests and examples.
+
+Longer than 500 lines because it is the executable specification of the whole SPI in one class: every role
+side by side, so that a reader can check one role's behaviour against the others' in one place.
 """
 
 from __future__ import annotations
