@@ -146,15 +146,23 @@ async def test_repeated_ce_header_is_400(url: str, client: httpx.AsyncClient, st
 
 
 @pytest.mark.parametrize(
-    "content_type",
-    ["application/json", "text/plain", "application/cloudevents-batch+json", "application/cloudevents+avro", None],
+    ("content_type", "error_type"),
+    [
+        ("application/json", "NotACloudEvent"),  # the attributes are in the body, but it does not say so
+        ("text/plain", "NotACloudEvent"),
+        (None, "NotACloudEvent"),
+        ("application/cloudevents-batch+json", "UnsupportedMediaType"),
+        ("application/cloudevents+avro", "UnsupportedMediaType"),
+    ],
 )
-async def test_wrong_content_types_are_415(
-    url: str, client: httpx.AsyncClient, storage: Any, content_type: str | None
+async def test_wrong_content_types_are_400(
+    url: str, client: httpx.AsyncClient, storage: Any, content_type: str | None, error_type: str
 ) -> None:
+    """The seed's HTTP binding answers every request that is not a CloudEvent 400, never retryable."""
     headers = {"content-type": content_type} if content_type else {}
     response = await client.post(url, content=json.dumps(VALID), headers=headers)
-    assert_problem(response, 415, "UnsupportedMediaType")
+    assert_problem(response, 400, error_type)
+    assert "ce-* headers" in response.json()["error"]  # says how to send one
     assert storage.published == 0
 
 

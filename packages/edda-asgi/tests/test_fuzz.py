@@ -247,4 +247,6 @@ content_types = st.one_of(
 def test_wrong_content_types(target: Target, content_type: str, body: bytes) -> None:
     content_type = content_type.strip()  # header values cannot start or end with blanks
     response = target.send(body, {"content-type": content_type} if content_type else {})
-    assert response.status_code == 415
+    assert response.status_code == 400
+    problem = response.json()
+    assert problem["error_type"] in ("NotACloudEvent", "UnsupportedMediaType") and problem["retryable"] is False

@@ -6,7 +6,7 @@ nothing is stored unless every check passed:
 
 1. method (405) and path (``/cancel/{id}`` or anything else = an event);
 2. overload (503 + ``Retry-After`` when ``max_concurrency`` requests are already in flight), header size (431);
-3. for cancels: authorization (401/403); for events: content mode from the headers (415), declared length (413);
+3. for cancels: authorization (401/403); for events: content mode from the headers (400), declared length (413);
 4. the body, counted while it streams (413) and timed (408);
 5. parsing and validation with the cloudevents SDK (400);
 6. ``handle_cloudevent`` (which stores the event durably) and only then 202.

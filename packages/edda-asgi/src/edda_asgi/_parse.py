@@ -1,6 +1,7 @@
 """Turning an HTTP request into a validated CloudEvent with the official ``cloudevents`` SDK.
 
-Parsing is pure (no I/O, nothing stored), so every failure here is the sender's and is answered 400 or 415. The SDK
+Parsing is pure (no I/O, nothing stored), so every failure here is the sender's and is answered 400 (the CloudEvents
+HTTP binding's status for a request that is not a valid CloudEvent, whatever the reason). The SDK
 does the CloudEvents work (structured and binary modes, attribute validation, ``data_base64``, percent-decoding of
 ``ce-*`` headers); on top of it this module is stricter where storing the event durably needs it:
 
@@ -58,26 +59,25 @@ def content_mode(headers: Headers) -> Mode:
     """Decide the content mode from the headers alone, before any of the body is read.
 
     Raises:
-        HTTPProblem: 415 for batched or non-JSON structured events and for requests that are no CloudEvent.
+        HTTPProblem: 400 for batched or non-JSON structured events (``UnsupportedMediaType``) and for requests that
+            are no CloudEvent at all (``NotACloudEvent``).
     """
     content_type = headers.get("content-type")
     media = media_type(content_type)
     if media == STRUCTURED_MEDIA_TYPE:
         return Mode.STRUCTURED
     if media.startswith("application/cloudevents"):
-        raise HTTPProblem(
-            415,
+        raise invalid(
             f"Content type {media!r} is not supported: send one event per request, structured as "
             f"{STRUCTURED_MEDIA_TYPE!r} or in binary mode (ce-* headers)",
-            error_type="UnsupportedMediaType",
+            "UnsupportedMediaType",
         )
     if any(name.startswith("ce-") for name in headers.names()):
         return Mode.BINARY
-    raise HTTPProblem(
-        415,
+    raise invalid(
         f"Not a CloudEvent: content type {media or 'none'!r} without ce-* headers. Send "
         f"Content-Type: {STRUCTURED_MEDIA_TYPE} (structured mode) or the attributes as ce-* headers (binary mode).",
-        error_type="UnsupportedMediaType",
+        "NotACloudEvent",
     )
 
 

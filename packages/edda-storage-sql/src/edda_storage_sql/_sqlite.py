@@ -23,9 +23,9 @@ from typing import Any, TypeVar
 
 from sqlalchemy import event
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_engine
-from sqlalchemy.pool import AsyncAdaptedQueuePool
 
 from edda_storage_sql._url import DatabaseTarget
+from edda_storage_sql._writer_pool import WriterPool
 
 __all__ = ["BUSY_TIMEOUT_S", "SQLiteLink", "SQLiteReaders", "configure_writer", "open_writer_engine", "probe"]
 
@@ -56,12 +56,13 @@ def open_writer_engine(target: DatabaseTarget, *, echo: bool) -> tuple[AsyncEngi
             timeout=BUSY_TIMEOUT_S,
         )
 
-    # One connection; a session waiting for it (while the writer works) waits as long as it takes.
+    # One connection; a session waiting for it (while the writer works) waits as long as it takes. Checkouts other
+    # than the writer's take their turn from it (see _writer_pool).
     engine = create_async_engine(
         "sqlite+aiosqlite://",
         async_creator=creator,
         echo=echo,
-        poolclass=AsyncAdaptedQueuePool,
+        poolclass=WriterPool,
         pool_size=1,
         max_overflow=0,
         pool_timeout=24 * 3600,

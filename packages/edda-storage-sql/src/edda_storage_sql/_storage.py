@@ -45,6 +45,7 @@ from edda_storage_sql._sqlite import SQLiteLink, SQLiteReaders, open_writer_engi
 from edda_storage_sql._transaction import SQLTransaction
 from edda_storage_sql._url import DatabaseTarget, parse_database_url
 from edda_storage_sql._writer import SQLiteWriter
+from edda_storage_sql._writer_pool import WriterPool
 
 __all__ = ["SQLAlchemyStorage"]
 
@@ -152,6 +153,7 @@ class SQLAlchemyStorage:
         # SQLite
         self._engine: AsyncEngine | None = None
         self._writer: SQLiteWriter | None = None
+        self._writer_pool: WriterPool | None = None
         self._readers: SQLiteReaders | None = None
         # PostgreSQL / MySQL
         self._pool: ServerPool | None = None
@@ -189,7 +191,18 @@ class SQLAlchemyStorage:
 
     @property
     def engine(self) -> AsyncEngine:
-        """The SQLAlchemy engine (after :meth:`initialize`); for SQLite it holds the single writer connection."""
+        """The SQLAlchemy engine (after :meth:`initialize`), for your own tables and queries.
+
+        On PostgreSQL and MySQL it is the storage's pooled engine. On SQLite its one connection is the process's
+        single writer: ``engine.begin()``, ``engine.connect()`` and sessions bound to it take their turn from Edda's
+        writer, so they work and never meet "database is locked", but Edda's writes of this process wait while you
+        hold the connection: keep it short, and do not start or drive workflows until it is returned (that is
+        refused with an error rather than waiting forever). To write your rows atomically with an activity's
+        result, use ``ctx.session`` inside the activity instead.
+
+        Raises:
+            RuntimeError: the storage is not initialized (or closed).
+        """
         engine = self._engine if self._pool is None else self._pool.engine
         if engine is None:
             raise RuntimeError("The storage is not initialized: call await storage.initialize() first.")
@@ -225,7 +238,9 @@ class SQLAlchemyStorage:
             except sqlite3.Error as exc:
                 raise unavailable(target, exc, doing="open") from exc
         engine, captured = open_writer_engine(target, echo=self._echo)
-        writer = SQLiteWriter(SQLiteLink(engine, captured, in_memory=target.in_memory))
+        pool = engine.sync_engine.pool
+        assert isinstance(pool, WriterPool)
+        writer = SQLiteWriter(pool.writer_link(SQLiteLink(engine, captured, in_memory=target.in_memory)))
         try:
             self._applied = await writer.setup(partial(migrate_sqlite, target=target, auto_migrate=self._auto_migrate))
         except BaseException as exc:
@@ -235,7 +250,8 @@ class SQLAlchemyStorage:
                 raise unavailable(target, exc, doing="open") from exc
             raise
         writer.start()
-        self._engine, self._writer = engine, writer
+        pool.attach(writer)  # from now on engine.connect() and sessions take their turn from the writer
+        self._engine, self._writer, self._writer_pool = engine, writer, pool
         self._readers = None if target.sqlite_path is None else SQLiteReaders(target.sqlite_path)
 
     def _server_engine(self) -> AsyncEngine:
@@ -315,6 +331,7 @@ class SQLAlchemyStorage:
     async def close(self) -> None:
         """Finish queued writes and release every connection. Idempotent."""
         self._ready = False
+        self._writer_pool = None
         if self._writer is not None:
             writer, self._writer = self._writer, None
             await writer.close()
@@ -353,11 +370,21 @@ class SQLAlchemyStorage:
                 raise unavailable(self._target, exc, doing="write to") from exc
             raise
 
+    def _own_turn(self) -> RuntimeError:
+        return RuntimeError(
+            "This task holds the SQLite writer connection (checked out through storage.engine, or a session bound to "
+            "it) and asked Edda's storage to write, which needs that same connection and would wait forever. Commit "
+            "or close that connection first; to write your rows and Edda's state atomically, use ctx.session inside "
+            "an activity, or storage.transaction()."
+        )
+
     async def _write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False) -> T:
         if self._pool is not None:
             return await self._pool.run(make_op, read=False, urgent=urgent)
         if self._writer is None:
             raise self._not_ready()
+        if self._writer_pool is not None and self._writer_pool.held_by_current_task():
+            raise self._own_turn()
         writer = self._writer
         op = make_op()
         return await self._sqlite(lambda: writer.submit(partial(run_sync, op)))
@@ -371,6 +398,8 @@ class SQLAlchemyStorage:
             return await self._sqlite(lambda: readers.run(partial(run_sync, op)))
         if self._writer is None:
             raise self._not_ready()
+        if self._writer_pool is not None and self._writer_pool.held_by_current_task():
+            raise self._own_turn()
         writer = self._writer
         return await self._sqlite(lambda: writer.submit(partial(run_sync, op)))  # in-memory: one connection
 

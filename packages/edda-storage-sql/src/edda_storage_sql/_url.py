@@ -8,6 +8,7 @@ with. A URL that already names a driver keeps it, as long as it is one of those 
 from __future__ import annotations
 
 from dataclasses import dataclass
+from importlib.util import find_spec
 from typing import Literal
 
 from sqlalchemy.engine import URL, make_url
@@ -15,7 +16,7 @@ from sqlalchemy.exc import ArgumentError
 
 from edda.exceptions import ConfigurationError
 
-__all__ = ["DatabaseTarget", "DialectName", "parse_database_url"]
+__all__ = ["DatabaseTarget", "DialectName", "parse_database_url", "require_driver"]
 
 DialectName = Literal["sqlite", "postgresql", "mysql"]
 
@@ -26,6 +27,12 @@ _SCHEMES: dict[str, tuple[DialectName, str, str]] = {
     "postgres": ("postgresql", "asyncpg", "postgresql"),
     "mysql": ("mysql", "aiomysql", "mysql"),
     "mariadb": ("mysql", "aiomysql", "mysql"),
+}
+# async driver -> the modules it needs (aiomysql runs on PyMySQL)
+_DRIVER_MODULES: dict[str, tuple[str, ...]] = {
+    "aiosqlite": ("aiosqlite",),
+    "asyncpg": ("asyncpg",),
+    "aiomysql": ("aiomysql", "pymysql"),
 }
 _DEFAULT_PORTS = {"postgresql": 5432, "mysql": 3306}
 _LABELS = {"sqlite": "SQLite", "postgresql": "PostgreSQL", "mysql": "MySQL/MariaDB"}
@@ -79,6 +86,7 @@ def parse_database_url(url: str | URL) -> DatabaseTarget:
     Raises:
         ConfigurationError: the URL cannot be parsed, or names a scheme or driver this package does not support. The
             message never contains the URL itself (it may hold a password).
+        ModuleNotFoundError: the driver is not installed; the message names the ``pip install`` extra that brings it.
     """
     try:
         parsed = make_url(url)
@@ -103,6 +111,7 @@ def parse_database_url(url: str | URL) -> DatabaseTarget:
         )
     # Bare schemes get the canonical SQLAlchemy name; an explicit ``mariadb+aiomysql`` is kept (SQLAlchemy knows it).
     # ``postgres`` is not a SQLAlchemy dialect name, so it always becomes ``postgresql``.
+    require_driver(dialect, driver, extra)
     explicit = "+" in parsed.drivername
     name = backend if explicit and backend != "postgres" else dialect
     normalized = parsed.set(drivername=f"{name}+{driver}")
@@ -117,3 +126,25 @@ def parse_database_url(url: str | URL) -> DatabaseTarget:
     if database in ("", ":memory:") or parsed.query.get("mode") == "memory":
         return DatabaseTarget(url=normalized, dialect="sqlite", sqlite_path=None)
     return DatabaseTarget(url=normalized, dialect="sqlite", sqlite_path=database)
+
+
+def require_driver(dialect: DialectName, driver: str, extra: str) -> None:
+    """Check, without importing it, that ``driver`` (and what it runs on) is installed.
+
+    Without this, the first sign of a missing extra is a ``ModuleNotFoundError`` raised from inside SQLAlchemy when
+    the engine is created, which does not say what to install.
+
+    Raises:
+        ModuleNotFoundError: a module is missing; the message names the ``pip install`` line that provides it.
+    """
+    for module in _DRIVER_MODULES[driver]:
+        try:
+            found = find_spec(module) is not None
+        except (ImportError, ValueError):  # a broken or half-installed package
+            found = False
+        if not found:
+            raise ModuleNotFoundError(
+                f"{_LABELS[dialect]} storage needs the async driver {driver!r}, and the module {module!r} is not "
+                f'installed. Install it with: pip install "edda-storage-sql[{extra}]"',
+                name=module,
+            )
