@@ -90,6 +90,17 @@ async def execute_in(run: Run, namespace: dict[str, Any]) -> dict[str, Any]:
     return namespace
 
 
+def define(run: Run, names: dict[str, Any] | None = None) -> types.ModuleType:
+    """Run only the example's imports and definitions (functions, classes), not its top-level statements: for a
+    snippet that defines workers and then publishes to them, so the workers can be started first."""
+    tree = ast.parse(run.text)
+    kept = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom | ast.FunctionDef |
+                                               ast.AsyncFunctionDef | ast.ClassDef)]
+    module = new_module(run, names, name="seed_example_definitions")
+    exec(compile(ast.Module(kept, []), str(run.path), "exec"), module.__dict__)  # noqa: S102 - the example's text
+    return module
+
+
 class _Redirect:
     """A storage factory for a scheme the example names, opening the run's database instead."""
 

@@ -10,6 +10,7 @@ function of a :class:`~tests.seed_examples.harnesses._support.Run` that runs the
 from __future__ import annotations
 
 import asyncio
+import faulthandler
 import importlib
 import json
 import os
@@ -37,6 +38,10 @@ def main(example_id: str) -> int:
     if not run.checks:
         print(f"{example_id}: the harness checked nothing", file=sys.stderr)
         return 3
+    # The example's program must also end: if a thread it left running (an app never shut down, say) keeps the
+    # interpreter alive, say so with every thread's stack instead of hanging until the test's timeout.
+    print(f"{example_id}: checks done; the process should exit now", file=sys.stderr, flush=True)
+    faulthandler.dump_traceback_later(15, exit=True)
     return 0
 
 

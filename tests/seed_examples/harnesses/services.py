@@ -28,9 +28,25 @@ def _routes() -> dict[str, Any]:
     }
 
 
+class Flaky:
+    """A route that answers 500 to its first ``fails`` calls, then like ``ok``."""
+
+    def __init__(self, fails: int, ok: Any) -> None:
+        self.fails = fails
+        self.ok = ok
+        self.calls = 0
+
+    def __call__(self, body: Any) -> Any:
+        self.calls += 1
+        if self.calls <= self.fails:
+            return 500, {"error": f"failure {self.calls} of {self.fails}"}
+        return self.ok(body)
+
+
 @contextlib.asynccontextmanager
-async def services() -> AsyncIterator[SimpleNamespace]:
-    service = JsonService(_routes())
+async def services(**overrides: Any) -> AsyncIterator[SimpleNamespace]:
+    """The JSON service on loopback; ``overrides`` replace routes (path -> handler)."""
+    service = JsonService({**_routes(), **overrides})
     async with serve(service, lifespan="off") as url:
         yield SimpleNamespace(url=url, service=service)
 

@@ -129,8 +129,8 @@ class JsonService:
 
 def cloudevent(event_type: str, source: str, data: Any, **extensions: Any) -> Any:
     attributes = {"type": event_type, "source": source, "id": f"{event_type}-{id(data)}", "specversion": "1.0"}
-    if not isinstance(data, bytes | bytearray):
-        attributes["datacontenttype"] = "application/json"
+    binary = isinstance(data, bytes | bytearray)
+    attributes["datacontenttype"] = "application/octet-stream" if binary else "application/json"
     attributes.update(extensions)
     return CloudEvent(attributes=attributes, data=data)
 
