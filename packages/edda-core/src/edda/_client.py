@@ -19,10 +19,14 @@ __all__ = ["Client", "clear_current", "current_client", "set_current"]
 class Client(Protocol):
     """What the module-level API needs from the running app."""
 
-    storage: Storage
     clock: Clock
     ids: IdSource
-    broker_url: str | None
+
+    @property
+    def storage(self) -> Storage: ...
+
+    @property
+    def broker_url(self) -> str | None: ...
 
     async def start_workflow(
         self,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import traceback
 from dataclasses import replace
+from collections.abc import Mapping
 from typing import Any
 
 from edda._compensation import call_compensation, pending_compensations
@@ -148,7 +149,7 @@ class Engine:
         error: BaseException | None,
         *,
         cancelled: bool,
-        info: dict[str, Any] | None = None,
+        info: Mapping[str, Any] | None = None,
     ) -> None:
         final = InstanceStatus.CANCELLED if cancelled else InstanceStatus.FAILED
         if info is None:
@@ -195,7 +196,7 @@ class Engine:
         )
 
     async def _finish(
-        self, run: RunState, status: str, info: dict[str, Any] | None, error: BaseException | None
+        self, run: RunState, status: str, info: Mapping[str, Any] | None, error: BaseException | None
     ) -> None:
         clean = None if info is None else {k: v for k, v in info.items() if k != "final_status"}
         await run.flush(

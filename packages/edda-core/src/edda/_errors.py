@@ -8,6 +8,7 @@ is rebuilt without calling its ``__init__`` (whose signature we cannot know), wi
 from __future__ import annotations
 
 import importlib
+from collections.abc import Mapping
 from typing import Any
 
 from edda.exceptions import RetryExhaustedError, TerminalError
@@ -36,7 +37,7 @@ def _import_class(module: str, qualname: str) -> type[BaseException] | None:
     return None
 
 
-def rebuild_error(info: dict[str, Any]) -> BaseException:
+def rebuild_error(info: Mapping[str, Any]) -> BaseException:
     """The exception described by :func:`error_info` (falls back to ``TerminalError``/``RuntimeError`` when its
     class cannot be imported, e.g. it was defined inside a function)."""
     message = info.get("message", "")

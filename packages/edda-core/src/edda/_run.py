@@ -18,7 +18,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Mapping, Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -186,11 +186,12 @@ async def run_post_commit(callback: Callable[[], Any]) -> None:
 
 def describe_step(event: HistoryEvent) -> str:
     name = event.event_data.get("activity_name") or event.event_data.get("compensation_name") or "?"
-    kind = {
+    kinds: dict[str, str] = {
         HistoryEventType.ACTIVITY_COMPLETED: "activity",
         HistoryEventType.ACTIVITY_FAILED: "activity",
         HistoryEventType.COMPENSATION_REGISTERED: "compensation registration",
-    }.get(event.event_type, event.event_type)
+    }
+    kind = kinds.get(event.event_type, event.event_type)
     return f"{kind} {name!r} (id {event.activity_id!r})"
 
 
@@ -206,7 +207,7 @@ class RunState:
         fence: Fence,
         history: list[HistoryEvent],
         cancel_requested: bool = False,
-        wait: dict[str, Any] | None = None,
+        wait: Mapping[str, Any] | None = None,
         iteration: int = 0,
     ) -> None:
         self.host = host

@@ -303,7 +303,9 @@ class Liveness:
                 if self._notifier is None:
                     self._notifier = await self._get_engine().connect()
                 raw = await self._notifier.get_raw_connection()  # no I/O; the session may have been replaced
-                self._notifier_pid = raw.driver_connection.get_server_pid()
+                driver = raw.driver_connection
+                assert driver is not None  # an open asyncpg connection
+                self._notifier_pid = driver.get_server_pid()
                 await self._notifier.execute(text("SELECT pg_notify(:c, :p)"), {"c": WAKE_CHANNEL, "p": payload})
                 await self._notifier.commit()
         except Exception as exc:  # best effort: recovery passes are the safety net
