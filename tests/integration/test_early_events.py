@@ -161,7 +161,13 @@ async def test_started_in_another_process_then_sent_from_this_one(kind: str, tmp
                         iid = (await asyncio.to_thread(proc.stdout.readline)).strip()
                         assert iid, proc.stderr.read()
                         await app.handle_cloudevent(
-                            {"specversion": "1.0", "type": "early.paid", "source": "t", "id": f"p-{n}", "data": {"n": n}}
+                            {
+                                "specversion": "1.0",
+                                "type": "early.paid",
+                                "source": "t",
+                                "id": f"p-{n}",
+                                "data": {"n": n},
+                            }
                         )
                         ids.append(iid)
                     proc.stdin.close()
@@ -190,3 +196,35 @@ async def test_an_early_event_survives_a_sigkill_before_the_wait(kind: str, tmp_
     assert second.returncode == 0, err[-3000:]
     result = json.loads(out.strip().splitlines()[-1])
     assert result == {"order_id": "o-crash", "paid": {"amount": 7}, "event_id": "pay-1"}
+
+
+@activity
+async def takes_its_time(ctx: WorkflowContext, gate_name: str) -> str:
+    await GATES[gate_name].wait()  # a first activity that would take minutes
+    return "done"
+
+
+@workflow
+async def slow_start(ctx: WorkflowContext, gate_name: str) -> dict:
+    await takes_its_time(ctx, gate_name)
+    event = await wait_event(ctx, "early.slow.go")
+    return event.data
+
+
+GATES: dict[str, asyncio.Event] = {}
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+async def test_start_returns_while_the_first_activity_is_still_running(kind: str, tmp_path: Path) -> None:
+    gate = GATES[kind] = asyncio.Event()
+    async with await _db(kind, tmp_path) as db_url, EddaApp(service_name="early", db_url=db_url) as app:
+        iid = await slow_start.start(gate_name=kind)  # returns although the first activity cannot finish yet
+        record = await app.get_instance(iid)
+        assert record is not None and record.status == "running"
+        await app.handle_cloudevent(
+            {"specversion": "1.0", "type": "early.slow.go", "source": "t", "id": "go-1", "data": {"ok": True}}
+        )
+        history = await app.storage.get_history(iid)
+        assert history == []  # the activity is still running: nothing of it is recorded yet
+        gate.set()
+        assert await app.wait_for_result(iid, timeout=30) == {"ok": True}
