@@ -8,6 +8,9 @@ group (scanned once; only the requested entry point is loaded). A backend is a c
 
 from __future__ import annotations
 
+import importlib as _importlib
+from typing import Any as _Any
+
 from edda.storage._registry import available_schemes, open_storage, register, resolve_scheme
 from edda.storage.memory import InMemoryStorage
 from edda.storage.protocol import (
@@ -26,6 +29,8 @@ from edda.storage.protocol import (
     WorkerRegistry,
 )
 
+StorageProtocol = Storage  # 0.16's name of the storage interface (documented alias)
+
 __all__ = [
     "ChannelStore",
     "HistoryBatchReader",
@@ -36,6 +41,7 @@ __all__ = [
     "OutboxStore",
     "StepStore",
     "Storage",
+    "StorageProtocol",
     "Transaction",
     "TransactionManager",
     "WakeAnnouncer",
@@ -46,3 +52,10 @@ __all__ = [
     "register",
     "resolve_scheme",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    """PEP 562: 0.16's ``edda.storage.SQLAlchemyStorage``, from the edda-storage-sql package, on first use."""
+    if name == "SQLAlchemyStorage":
+        return _importlib.import_module("edda.storage.sqlalchemy_storage").SQLAlchemyStorage
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
