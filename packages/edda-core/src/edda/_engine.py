@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import logging
 import traceback
-from dataclasses import replace
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from edda._compensation import call_compensation, pending_compensations

@@ -18,7 +18,7 @@ import asyncio
 import contextvars
 import inspect
 import logging
-from collections.abc import Mapping, Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
