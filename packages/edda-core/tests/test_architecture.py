@@ -44,7 +44,9 @@ def _imports(path: Path, modules: dict[str, Path]) -> Iterator[tuple[str, ast.AS
         elif isinstance(node, ast.ImportFrom):
             base = node.module or ""
             if node.level:
-                base = ".".join(package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else []))
+                base = ".".join(
+                    package.split(".")[: len(package.split(".")) - node.level + 1] + ([base] if base else [])
+                )
             for alias in node.names:
                 target = f"{base}.{alias.name}"
                 if target in modules:
@@ -153,7 +155,11 @@ def test_every_clock_read_and_random_id_goes_through_the_injected_sources() -> N
 
 @pytest.mark.parametrize(
     "source",
-    ["from datetime import datetime\ndatetime.now()\n", "import time\ntime.time()\n", "from uuid import uuid4\nuuid4()\n"],
+    [
+        "from datetime import datetime\ndatetime.now()\n",
+        "import time\ntime.time()\n",
+        "from uuid import uuid4\nuuid4()\n",
+    ],
 )
 def test_the_clock_check_catches_each_forbidden_call(source: str) -> None:
     assert len(list(_forbidden_calls(ast.parse(source)))) == 1
