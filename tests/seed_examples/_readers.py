@@ -133,8 +133,10 @@ def _python_run(lines: list[str], i: int) -> int:
                 break
             continue
         failures = 0
-        if segs[-1][1].strong or segs[-1][1].kind in ("header", "decorator") or (
-            segs[-1][1].kind == "comment" and any(s.strong for _, s in segs[:-1])
+        if (
+            segs[-1][1].strong
+            or segs[-1][1].kind in ("header", "decorator")
+            or (segs[-1][1].kind == "comment" and any(s.strong for _, s in segs[:-1]))
         ):
             best = j
     return best

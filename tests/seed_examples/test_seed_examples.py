@@ -82,11 +82,16 @@ def _runs() -> list:
 async def test_example_runs(example: dict, backend: str, tmp_path: Path) -> None:
     if example["status"] != "run":
         pytest.skip(f"{example['id']}: {example['status']}")
-    absent = [m for m in example["requires"] if importlib.util.find_spec(m.split(".")[0]) is None or
-              importlib.util.find_spec(m) is None]
+    absent = [
+        m
+        for m in example["requires"]
+        if importlib.util.find_spec(m.split(".")[0]) is None or importlib.util.find_spec(m) is None
+    ]
     if absent:
-        pytest.skip(f"{example['id']} needs {', '.join(absent)}, which the workspace's dev group does not install "
-                    "(add protobuf to [dependency-groups] dev in pyproject.toml to run it)")
+        pytest.skip(
+            f"{example['id']} needs {', '.join(absent)}, which the workspace's dev group does not install "
+            "(add protobuf to [dependency-groups] dev in pyproject.toml to run it)"
+        )
     if backend == "postgresql" and not os.environ.get("EDDA_TEST_POSTGRES_URL"):
         pytest.skip(HOW_TO["postgresql"])
     async with temporary_database(backend, tmp_path) as db_url:

@@ -74,7 +74,7 @@ async def execute(run: Run, names: dict[str, Any] | None = None, *, name: str = 
     """Run the example's text as a module into which ``names`` were put first (what the snippet assumes exists);
     top-level ``await`` runs in the current event loop. Returns the module, so its definitions can be used."""
     module = new_module(run, names, name=name)
-    result = eval(run.code(), module.__dict__)  # noqa: S307 - the example's own text
+    result = eval(run.code(), module.__dict__)
     if inspect.iscoroutine(result):
         await result
     return module
@@ -84,7 +84,7 @@ async def execute_in(run: Run, namespace: dict[str, Any]) -> dict[str, Any]:
     """Run the example's text with ``namespace`` as its globals (inside a workflow or an activity, that is the body
     the snippet was cut from); returns the namespace with the snippet's variables."""
     namespace.setdefault("__name__", "seed_example_body")
-    result = eval(run.code(), namespace)  # noqa: S307 - the example's own text
+    result = eval(run.code(), namespace)
     if inspect.iscoroutine(result):
         await result
     return namespace
@@ -94,10 +94,13 @@ def define(run: Run, names: dict[str, Any] | None = None) -> types.ModuleType:
     """Run only the example's imports and definitions (functions, classes), not its top-level statements: for a
     snippet that defines workers and then publishes to them, so the workers can be started first."""
     tree = ast.parse(run.text)
-    kept = [n for n in tree.body if isinstance(n, ast.Import | ast.ImportFrom | ast.FunctionDef |
-                                               ast.AsyncFunctionDef | ast.ClassDef)]
+    kept = [
+        n
+        for n in tree.body
+        if isinstance(n, ast.Import | ast.ImportFrom | ast.FunctionDef | ast.AsyncFunctionDef | ast.ClassDef)
+    ]
     module = new_module(run, names, name="seed_example_definitions")
-    exec(compile(ast.Module(kept, []), str(run.path), "exec"), module.__dict__)  # noqa: S102 - the example's text
+    exec(compile(ast.Module(kept, []), str(run.path), "exec"), module.__dict__)
     return module
 
 

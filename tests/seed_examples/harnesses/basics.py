@@ -10,7 +10,6 @@ from typing import Any
 import edda
 from edda import WorkflowContext, activity
 from edda.testing import FakeClock, simulate_crash
-
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
@@ -91,7 +90,7 @@ async def _execute_with_initialized_app(run: Run) -> Any:
     tree = ast.parse(run.text)
     for node in tree.body:
         code = compile(ast.Module([node], []), str(run.path), "exec", flags=ast.PyCF_ALLOW_TOP_LEVEL_AWAIT)
-        result = eval(code, module.__dict__)  # noqa: S307 - the example's own text
+        result = eval(code, module.__dict__)
         if asyncio.iscoroutine(result):
             await result
         app = module.__dict__.get("app")
@@ -119,14 +118,27 @@ async def user_signup(run: Run) -> None:
 async def long_running(run: Run) -> None:
     create_user = recorded("create_user", lambda uid: {"user_id": uid, "email": f"{uid}@example.com"})
     send_welcome_email = recorded("send_welcome_email", lambda email: {"sent_to": email})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext"), "create_user": create_user,
-                                 "send_welcome_email": send_welcome_email})
-    await _crash_then_resume(run, module.long_running_workflow, {"user_id": "u1"}, after="send_welcome_email",
-                             expect={"sent_to": "u1@example.com"}, once=["create_user"])
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext"),
+            "create_user": create_user,
+            "send_welcome_email": send_welcome_email,
+        },
+    )
+    await _crash_then_resume(
+        run,
+        module.long_running_workflow,
+        {"user_id": "u1"},
+        after="send_welcome_email",
+        expect={"sent_to": "u1@example.com"},
+        once=["create_user"],
+    )
 
 
-async def _crash_then_resume(run: Run, wf: Any, kwargs: dict[str, Any], *, after: str, expect: Any,
-                             once: list[str]) -> None:
+async def _crash_then_resume(
+    run: Run, wf: Any, kwargs: dict[str, Any], *, after: str, expect: Any, once: list[str]
+) -> None:
     """Start ``wf``; the first time activity ``after`` runs, the process 'crashes' (simulate_crash drops the app as a
     killed process would, its lease left behind); a new app on the same database resumes the instance. The
     activities in ``once`` must have run exactly once overall."""
@@ -149,10 +161,22 @@ async def _crash_then_resume(run: Run, wf: Any, kwargs: dict[str, Any], *, after
 async def process_order_crash(run: Run) -> None:
     reserve_inventory = recorded("reserve_inventory", lambda oid: {"reservation": f"R-{oid}"})
     charge_payment = recorded("charge_payment", lambda oid: {"paid": oid})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext"), "reserve_inventory": reserve_inventory,
-                                 "charge_payment": charge_payment})
-    await _crash_then_resume(run, module.process_order, {"order_id": "O-1"}, after="charge_payment",
-                             expect={"order_id": "O-1", "status": "completed"}, once=["reserve_inventory"])
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext"),
+            "reserve_inventory": reserve_inventory,
+            "charge_payment": charge_payment,
+        },
+    )
+    await _crash_then_resume(
+        run,
+        module.process_order,
+        {"order_id": "O-1"},
+        after="charge_payment",
+        expect={"order_id": "O-1", "status": "completed"},
+        once=["reserve_inventory"],
+    )
 
 
 @scenario("004_04_long_running_workflow")
@@ -162,14 +186,31 @@ async def replay_example(run: Run) -> None:
     create_user = recorded("create_user", lambda uid: {"email": f"{uid}@example.com"})
     send_welcome_email = recorded("send_welcome_email", lambda email: {"sent": email})
     setup_profile = recorded("setup_profile", lambda uid: {"profile": uid})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext"), "create_user": create_user,
-                                 "send_welcome_email": send_welcome_email, "setup_profile": setup_profile})
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext"),
+            "create_user": create_user,
+            "send_welcome_email": send_welcome_email,
+            "setup_profile": setup_profile,
+        },
+    )
     with captured_stdout() as out:
-        await _crash_then_resume(run, module.long_running_workflow, {"user_id": "user_123"}, after="setup_profile",
-                                 expect={"profile": "user_123"}, once=["create_user", "send_welcome_email"])
+        await _crash_then_resume(
+            run,
+            module.long_running_workflow,
+            {"user_id": "user_123"},
+            after="setup_profile",
+            expect={"profile": "user_123"},
+            once=["create_user", "send_welcome_email"],
+        )
     second_run = out.getvalue().rsplit("Step 0: Starting workflow for user_123", 1)[1]
-    in_order("Step 0: Starting workflow for user_123" + second_run,
-             "Step 0: Starting workflow for user_123", "Step 2: Email sent", "Step 3: Profile setup")
+    in_order(
+        "Step 0: Starting workflow for user_123" + second_run,
+        "Step 0: Starting workflow for user_123",
+        "Step 2: Email sent",
+        "Step 3: Profile setup",
+    )
     run.ok("the resumed run printed the listing's lines in order")
 
 
@@ -177,8 +218,10 @@ async def replay_example(run: Run) -> None:
 async def pydantic_items(run: Run) -> None:
     module = await execute(run)
     async with running(harness_app(run)) as app:
-        items = [module.OrderItem(item_id="A", quantity=2, price=3.5), module.OrderItem(item_id="B", quantity=1,
-                                                                                        price=10.0)]
+        items = [
+            module.OrderItem(item_id="A", quantity=2, price=3.5),
+            module.OrderItem(item_id="B", quantity=1, price=10.0),
+        ]
         iid = await module.process_order.start(items=items)
         output = await result_of(app, iid)
         assert output == {"total": 17.0, "item_count": 2}, output
@@ -232,13 +275,15 @@ async def user_signup_three_steps(run: Run) -> None:
     create_account = recorded("create_account", lambda email, name: {"user_id": f"U-{name}"})
     send_email = recorded("send_email", lambda email, msg: {"sent": True})
     setup = recorded("setup_default_settings", lambda uid: {"ok": uid})
-    module = await execute(run, {"create_account": create_account, "send_email": send_email,
-                                 "setup_default_settings": setup})
+    module = await execute(
+        run, {"create_account": create_account, "send_email": send_email, "setup_default_settings": setup}
+    )
     async with running(harness_app(run)) as app:
         output = await result_of(app, await module.user_signup.start(email="c@example.com", name="Cy"))
     assert output == {"user_id": "U-Cy", "status": "active"}, output
     assert called("send_email") == [("c@example.com", "Welcome, Cy!")] and called("setup_default_settings") == [
-        ("U-Cy",)]
+        ("U-Cy",)
+    ]
     run.ok(f"user_signup ran its three steps in order: {output}")
 
 
@@ -254,8 +299,14 @@ async def resilient(run: Run) -> None:
 
     fetch_user_data.__qualname__ = "fetch_user_data"
     save_user = recorded("save_user", lambda data: {"saved": data["user_id"]})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext"),
-                                 "fetch_user_data": activity(fetch_user_data), "save_user": save_user})
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext"),
+            "fetch_user_data": activity(fetch_user_data),
+            "save_user": save_user,
+        },
+    )
     clock = FakeClock()
     async with running(harness_app(run, clock=clock)) as app:
         iid = await module.resilient_workflow.start(user_id="u9")
@@ -272,8 +323,15 @@ async def deterministic_branch(run: Run) -> None:
     process_payment = recorded("process_payment", lambda amount: {"status": next(statuses)})
     ship_order = recorded("ship_order", lambda oid: {"shipped": oid})
     refund = recorded("refund", lambda oid: {"refunded": oid})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext"), "process_payment": process_payment,
-                                 "ship_order": ship_order, "refund": refund})
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext"),
+            "process_payment": process_payment,
+            "ship_order": ship_order,
+            "refund": refund,
+        },
+    )
     async with running(harness_app(run)) as app:
         first = await result_of(app, await module.order_workflow.start(order_id="O1", amount=5.0))
         second = await result_of(app, await module.order_workflow.start(order_id="O2", amount=5.0))
@@ -295,8 +353,10 @@ async def non_deterministic_read(run: Run) -> None:
         empty = await module.inventory_workflow.start(item_id="item-2")
         await wait_status(app, empty, "completed")
     assert called("reserve_item") == [("item-1",)], CALLS
-    assert db.queries == [("SELECT stock FROM inventory WHERE id = ?", "item-1"),
-                          ("SELECT stock FROM inventory WHERE id = ?", "item-2")], db.queries
+    assert db.queries == [
+        ("SELECT stock FROM inventory WHERE id = ?", "item-1"),
+        ("SELECT stock FROM inventory WHERE id = ?", "item-2"),
+    ], db.queries
     run.ok("stock read directly from the database decided the branch (item-1 reserved, item-2 not)")
 
 
@@ -306,8 +366,15 @@ async def fresh_check(run: Run) -> None:
     check = recorded("check_current_inventory", lambda item: next(stock))
     create_order = recorded("create_order", lambda item: {"order": item})
     notify = recorded("notify_out_of_stock", lambda item: {"notified": item})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext"), "check_current_inventory": check,
-                                 "create_order": create_order, "notify_out_of_stock": notify})
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext"),
+            "check_current_inventory": check,
+            "create_order": create_order,
+            "notify_out_of_stock": notify,
+        },
+    )
     async with running(harness_app(run)) as app:
         await wait_status(app, await module.fresh_inventory_check.start(item_id="A"), "completed")
         await wait_status(app, await module.fresh_inventory_check.start(item_id="B"), "completed")
@@ -348,8 +415,14 @@ async def start_manually(run: Run) -> None:
     reserve_inventory = recorded("reserve_inventory", lambda oid: {"r": oid})
     process_payment = recorded("process_payment", lambda oid, amount: {"paid": amount})
     async with running(harness_app(run)) as app:
-        module = await execute(run, {**edda_names("workflow", "WorkflowContext"),
-                                     "reserve_inventory": reserve_inventory, "process_payment": process_payment})
+        module = await execute(
+            run,
+            {
+                **edda_names("workflow", "WorkflowContext"),
+                "reserve_inventory": reserve_inventory,
+                "process_payment": process_payment,
+            },
+        )
         output = await result_of(app, module.instance_id)
     assert output == {"status": "completed"} and called("process_payment") == [("123", 100)], (output, CALLS)
     run.ok(f"order_workflow.start(order_id='123', amount=100) -> {module.instance_id}: {output}")
@@ -413,9 +486,14 @@ async def sync_and_async_activities(run: Run) -> None:
 
     async with running(harness_app(run)) as app:
         output = await result_of(app, await harness_activities.start())
-    assert output == [{"reservation_id": "123"}, {"reservation_id": "123"}, {"status": "completed"},
-                      {"transaction_id": "txn_123"}, {"user_id": "u1", "name": "Ada"},
-                      "TerminalError: User nobody not found"], output
+    assert output == [
+        {"reservation_id": "123"},
+        {"reservation_id": "123"},
+        {"status": "completed"},
+        {"transaction_id": "txn_123"},
+        {"user_id": "u1", "name": "Ada"},
+        "TerminalError: User nobody not found",
+    ], output
     run.ok("sync and async activities ran; validate_user raised TerminalError for an unknown user")
 
 
@@ -427,8 +505,9 @@ async def activity_ids(run: Run) -> None:
 
     @edda.workflow
     async def harness_ids(ctx: WorkflowContext) -> Any:
-        ns = await execute_in(run, {"ctx": ctx, "my_activity": my_activity, "arg1": "a", "arg2": "b",
-                                    "asyncio": asyncio})
+        ns = await execute_in(
+            run, {"ctx": ctx, "my_activity": my_activity, "arg1": "a", "arg2": "b", "asyncio": asyncio}
+        )
         return ns.get("results") or [ns["result1"], ns["result2"]]
 
     async with running(harness_app(run)) as app:
@@ -444,8 +523,14 @@ async def activity_ids(run: Run) -> None:
 async def onboarding(run: Run) -> None:
     check_completed = recorded("check_completed", lambda uid: uid == "done")
     send_reminder = recorded("send_reminder", lambda uid: {"reminded": uid})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext", "sleep", "wait_timer"),
-                                 "check_completed": check_completed, "send_reminder": send_reminder})
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext", "sleep", "wait_timer"),
+            "check_completed": check_completed,
+            "send_reminder": send_reminder,
+        },
+    )
     clock = FakeClock()
     async with running(harness_app(run, clock=clock)) as app:
         started = clock.now()
@@ -465,8 +550,11 @@ async def onboarding(run: Run) -> None:
 async def order_with_timer(run: Run) -> None:
     create_order = recorded("create_order", lambda oid: {"created": oid})
     check_payment = recorded("check_payment", lambda oid: {"paid": oid})
-    names = {**edda_names("workflow", "WorkflowContext", "sleep"), "create_order": create_order,
-             "check_payment": check_payment}
+    names = {
+        **edda_names("workflow", "WorkflowContext", "sleep"),
+        "create_order": create_order,
+        "check_payment": check_payment,
+    }
     module = await execute(run, names)
     wf = next(v for v in vars(module).values() if isinstance(v, edda.Workflow))
     clock = FakeClock()
@@ -477,15 +565,18 @@ async def order_with_timer(run: Run) -> None:
         record = await wait_status(app, iid, "completed")
     waited = (clock.now() - started).total_seconds()
     assert waited >= 60 and called("check_payment") == [("O-5",)], (waited, CALLS)
-    run.ok(f"{wf.name}: created, waited 60 s on the timer (fake clock {waited:.0f}s), checked payment: "
-           f"{record.get('output_data')}")
+    run.ok(
+        f"{wf.name}: created, waited 60 s on the timer (fake clock {waited:.0f}s), checked payment: "
+        f"{record.get('output_data')}"
+    )
 
 
 @scenario("003_19_scheduled_report")
 async def scheduled(run: Run) -> None:
     generate_report = recorded("generate_report", lambda rid: {"report": rid})
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext", "sleep_until"),
-                                 "generate_report": generate_report})
+    module = await execute(
+        run, {**edda_names("workflow", "WorkflowContext", "sleep_until"), "generate_report": generate_report}
+    )
     clock = FakeClock(start=datetime.now(UTC))  # the example computes "tomorrow" from the real date
     async with running(harness_app(run, clock=clock)) as app:
         iid = await module.scheduled_report.start(report_id="R1")
@@ -494,8 +585,10 @@ async def scheduled(run: Run) -> None:
         await skip_time(app, clock, iid, 2 * 24 * 60 * 60)
         await wait_status(app, iid, "completed")
     assert called("generate_report") == [("R1",)], CALLS
-    run.ok(f"waited on sleep_until (timer {record.get('wake_at')}); once the fake clock passed tomorrow 9 AM the "
-           "report was generated")
+    run.ok(
+        f"waited on sleep_until (timer {record.get('wake_at')}); once the fake clock passed tomorrow 9 AM the "
+        "report was generated"
+    )
 
 
 @scenario("001_35_payment_workflow")

@@ -8,7 +8,6 @@ from typing import Any
 
 import edda
 from edda import WorkflowContext, activity
-
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
@@ -95,8 +94,9 @@ async def readme_channels(run: Run) -> None:
     assert seen("process_job") == [{"task": "send_report"}], SEEN  # competing: one worker got the job
     assert seen("send_notification") == [{"note": "deploy done"}] * 2, SEEN  # broadcast: every handler
     assert approved == {"approved": True}, approved
-    run.ok("competing: 1 of 2 workers took the job; broadcast: both handlers got the message; send_to reached "
-           "workflow-123")
+    run.ok(
+        "competing: 1 of 2 workers took the job; broadcast: both handlers got the message; send_to reached workflow-123"
+    )
 
 
 @scenario("001_30_job_worker", "003_30_consumer")
@@ -113,7 +113,7 @@ async def competing_workers(run: Run) -> None:
         for n in range(4):
             await edda.publish(app, channel, {"job": n})
         name = "process" if wf.name == "consumer" else "process_job"
-        await until(lambda: len(seen(name)) >= 4, "four jobs")
+        await until(lambda: len(seen(name)) >= 4, "four jobs (three of them after a ctx.recur())", timeout=15)
         await asyncio.sleep(0.5)
     jobs = sorted(d["job"] for d in seen(name))
     assert jobs == [0, 1, 2, 3], SEEN  # each job exactly once, across the workers (ctx.recur keeps them going)
@@ -123,8 +123,13 @@ async def competing_workers(run: Run) -> None:
 @scenario("003_04_notification_service", "003_13_notification_service")
 async def group_notifications(run: Run) -> None:
     # join_group / wait_message are the API reference's older names for subscribe / receive.
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext", "join_group", "wait_message"),
-                                 "send_notification": recording("send_notification")})
+    module = await execute(
+        run,
+        {
+            **edda_names("workflow", "WorkflowContext", "join_group", "wait_message"),
+            "send_notification": recording("send_notification"),
+        },
+    )
     app = harness_app(run)
     async with running(app):
         iid = await module.notification_service.start()
@@ -163,8 +168,9 @@ def _fragment_body(run: Run, keep: tuple[str, ...]) -> Any:
 
 @scenario("003_29_event_handler")
 async def three_modes(run: Run) -> None:
-    module = await execute(run, {**NAMES, "handle_event": recording("handle_event"),
-                                 "execute_job": recording("execute_job")})
+    module = await execute(
+        run, {**NAMES, "handle_event": recording("handle_event"), "execute_job": recording("execute_job")}
+    )
     app = harness_app(run)
     with captured_stdout() as out:
         async with running(app):
@@ -173,14 +179,24 @@ async def three_modes(run: Run) -> None:
             receiver = await module.direct_receiver.start(id="r1")
             for iid in (*handlers, worker, receiver):
                 await _subscribed(app, iid)
-            await edda.publish(app, "order.events", {"event": "created"})
-            await edda.publish(app, "jobs", {"job": 1})
             await edda.publish(app, "notifications", {"hello": "r1"}, target_instance_id=receiver)
             await wait_status(app, receiver, "completed")
-            await until(lambda: len(seen("handle_event")) >= 2 and seen("execute_job"), "handlers and worker")
-    assert seen("handle_event") == [{"event": "created"}] * 2 and seen("execute_job") == [{"job": 1}], SEEN
+            # two of each: the second is received only after `await ctx.recur()` restarted the loop
+            for n in (1, 2):
+                await edda.publish(app, "order.events", {"event": n})
+                await edda.publish(app, "jobs", {"job": n})
+            await until(
+                lambda: len(seen("handle_event")) >= 4 and len(seen("execute_job")) >= 2,
+                "two events per handler and two jobs (each after a ctx.recur())",
+                timeout=15,
+            )
+    assert sorted(d["event"] for d in seen("handle_event")) == [1, 1, 2, 2], SEEN
+    assert sorted(d["job"] for d in seen("execute_job")) == [1, 2], SEEN
     assert "Received: {'hello': 'r1'}" in out.getvalue(), out.getvalue()
-    run.ok("broadcast reached both handlers, competing reached the worker, direct reached direct_receiver")
+    run.ok(
+        "broadcast reached both handlers twice and competing the worker twice (across ctx.recur()); direct "
+        "reached direct_receiver"
+    )
 
 
 @scenario("003_31_order_processor")

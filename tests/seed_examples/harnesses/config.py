@@ -9,7 +9,6 @@ from typing import Any
 
 import edda
 from edda import WorkflowContext, activity
-
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
@@ -75,8 +74,12 @@ async def hooks(run: Run) -> None:
             await asyncio.sleep(0.2)
     text = out.getvalue()
     if run.example_id == "001_38_my_hooks":
-        in_order(text, f"Workflow probe_workflow started: {iid}", "Activity probe_step completed (cache_hit=False)",
-                 "Workflow probe_workflow completed")
+        in_order(
+            text,
+            f"Workflow probe_workflow started: {iid}",
+            "Activity probe_step completed (cache_hit=False)",
+            "Workflow probe_workflow completed",
+        )
     else:
         assert "Workflow started: probe_workflow" in text, text
     run.ok("the hooks printed the workflow's and activity's lifecycle")

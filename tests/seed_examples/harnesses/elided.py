@@ -11,7 +11,6 @@ from typing import Any
 
 import edda
 from edda import WorkflowContext
-
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import Run, harness_app, new_module, result_of, running
 
@@ -46,8 +45,13 @@ def _resolve(objects: dict[str, Any], path: tuple[str, ...]) -> Any:
     return value
 
 
-@scenario("003_03_handle_order_created", "003_12_in_transaction", "003_14_deliver_notifications",
-          "003_15_transaction", "003_49_edda_app")
+@scenario(
+    "003_03_handle_order_created",
+    "003_12_in_transaction",
+    "003_14_deliver_notifications",
+    "003_15_transaction",
+    "003_49_edda_app",
+)
 async def elided(run: Run) -> None:
     tree = ast.parse(run.text)
     lines = _elisions(tree)
@@ -55,7 +59,7 @@ async def elided(run: Run) -> None:
     module = new_module(run)
     for node in tree.body:
         if isinstance(node, ast.Import | ast.ImportFrom):
-            exec(compile(ast.Module([node], []), str(run.path), "exec"), module.__dict__)  # noqa: S102
+            exec(compile(ast.Module([node], []), str(run.path), "exec"), module.__dict__)
     imported = sorted(k for k in module.__dict__ if not k.startswith("__"))
     checked: list[str] = []
 
@@ -75,5 +79,7 @@ async def elided(run: Run) -> None:
     for name in sorted(names & {"send_event_transactional", "EddaApp", "create_wsgi_app"}):
         assert callable(module.__dict__.get(name) or getattr(edda, name)), name
         checked.append(name)
-    run.ok(f"parses; imports {imported} work; {checked} exist on the real objects (arguments elided with ... on "
-           f"line(s) {lines}, so it is not run)")
+    run.ok(
+        f"parses; imports {imported} work; {checked} exist on the real objects (arguments elided with ... on "
+        f"line(s) {lines}, so it is not run)"
+    )

@@ -3,19 +3,17 @@ examples send reach a loopback broker, and what waiting workflows receive is che
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
-import edda
-from edda import EventTimeoutError, WorkflowContext, activity
-from edda.testing import FakeClock
 from pydantic import BaseModel
 
+import edda
+from edda import WorkflowContext, activity
+from edda.testing import FakeClock
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
-    captured_stdout,
     edda_names,
     execute,
     execute_in,
@@ -87,8 +85,9 @@ async def received_event_attributes(run: Run) -> None:
     async with running(app), serve(app) as url:
         iid = await wf.start()
         await _waiting(app, iid)
-        response = await post_cloudevent(url + "/", "payment.completed", "payment-service", {"amount": 12.5},
-                                         traceparent="00-abc-def-01")
+        response = await post_cloudevent(
+            url + "/", "payment.completed", "payment-service", {"amount": 12.5}, traceparent="00-abc-def-01"
+        )
         assert response.status_code == 202, response.text
         output = await result_of(app, iid)
     assert output["amount"] == 12.5 and output["source"] == "payment-service", output
@@ -107,8 +106,12 @@ async def event_timeout(run: Run) -> None:
     async def send_notification(message: str) -> None:
         handled.append(("send_notification", message))
 
-    names = {**edda_names("wait_event", "EventTimeoutError"), "cancel_order": cancel_order, "order_id": "O-27",
-             "send_notification": send_notification}
+    names = {
+        **edda_names("wait_event", "EventTimeoutError"),
+        "cancel_order": cancel_order,
+        "order_id": "O-27",
+        "send_notification": send_notification,
+    }
     wf = _body(run, names, ())
     clock = FakeClock()
     async with running(harness_app(run, clock=clock)) as app:
@@ -122,8 +125,10 @@ async def event_timeout(run: Run) -> None:
 
 @scenario("003_20_order_workflow", "003_21_order_workflow_typed")
 async def subscribe_then_wait(run: Run) -> None:
-    module = await execute(run, {**edda_names("workflow", "WorkflowContext", "subscribe", "wait_event"),
-                                 "PaymentCompleted": PaymentCompleted})
+    module = await execute(
+        run,
+        {**edda_names("workflow", "WorkflowContext", "subscribe", "wait_event"), "PaymentCompleted": PaymentCompleted},
+    )
     wf = next(v for v in vars(module).values() if isinstance(v, edda.Workflow))
     app = harness_app(run)
     async with running(app), serve(app) as url:
@@ -161,8 +166,9 @@ async def cloudevent_metadata(run: Run) -> None:
         iid = await wf.start()
         await _waiting(app, iid)
         sent_at = datetime(2026, 5, 1, 12, 0, tzinfo=UTC)
-        await post_cloudevent(url + "/", "payment.completed", "payment-service", {"amount": 1}, time=sent_at,
-                              id="evt-26")
+        await post_cloudevent(
+            url + "/", "payment.completed", "payment-service", {"amount": 1}, time=sent_at, id="evt-26"
+        )
         output = await result_of(app, iid)
     assert output["event_source"] == "payment-service" and output["event_id"] == "evt-26", output
     assert output["event_time"] and str(output["event_time"]).startswith("2026-05-01"), output
@@ -186,15 +192,19 @@ def _protobuf_messages() -> tuple[type, type]:
     from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 
     proto = descriptor_pb2.FileDescriptorProto(name="seed_orders.proto", package="seed", syntax="proto3")
-    for name, fields in (("OrderCreated", [("order_id", 9), ("amount", 1)]),
-                         ("PaymentCompleted", [("order_id", 9), ("amount", 1)])):
+    for name, fields in (
+        ("OrderCreated", [("order_id", 9), ("amount", 1)]),
+        ("PaymentCompleted", [("order_id", 9), ("amount", 1)]),
+    ):
         message = proto.message_type.add(name=name)
         for number, (field_name, type_) in enumerate(fields, start=1):
             message.field.add(name=field_name, number=number, type=type_, label=1)
     pool = descriptor_pool.DescriptorPool()
     pool.Add(proto)
-    classes = [message_factory.GetMessageClass(pool.FindMessageTypeByName(f"seed.{n}"))
-               for n in ("OrderCreated", "PaymentCompleted")]
+    classes = [
+        message_factory.GetMessageClass(pool.FindMessageTypeByName(f"seed.{n}"))
+        for n in ("OrderCreated", "PaymentCompleted")
+    ]
     return classes[0], classes[1]
 
 
@@ -210,8 +220,11 @@ async def protobuf_modes(run: Run) -> None:
         app = harness_app(run, broker_url=broker_url)
 
         async def harness_proto(ctx: WorkflowContext) -> Any:
-            names = {**edda_names("send_event", "wait_event"), "OrderCreated": order_created,
-                     "PaymentCompleted": payment_completed}
+            names = {
+                **edda_names("send_event", "wait_event"),
+                "OrderCreated": order_created,
+                "PaymentCompleted": payment_completed,
+            }
             if "wait_event(ctx" not in run.text:  # the docs page's variant receives `event` from the caller
                 names["event"] = await edda.wait_event(ctx, "payment.completed")
             ns = await execute_in(run, {"ctx": ctx, **names})

@@ -7,10 +7,10 @@ from __future__ import annotations
 import uuid
 from typing import Any
 
-import edda
-from edda import WorkflowContext
 from pydantic import BaseModel
 
+import edda
+from edda import WorkflowContext
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
@@ -39,8 +39,14 @@ def _in_workflow(call: Any) -> edda.Workflow:
 
 @scenario("001_22_create_order", "003_40_reserve_inventory", "003_41_reserve_inventory_typed")
 async def outbox_event(run: Run) -> None:
-    module = await execute(run, {**edda_names("activity", "WorkflowContext", "send_event_transactional"),
-                                 "uuid": uuid, "InventoryReserved": InventoryReserved})
+    module = await execute(
+        run,
+        {
+            **edda_names("activity", "WorkflowContext", "send_event_transactional"),
+            "uuid": uuid,
+            "InventoryReserved": InventoryReserved,
+        },
+    )
     activity_fn = next(v for k, v in vars(module).items() if isinstance(v, edda.Activity))
     expected_type = "order.created" if "order.created" in run.text else "inventory.reserved"
     broker = Broker()
@@ -81,12 +87,14 @@ async def session_and_outbox(run: Run) -> None:
     model_name = "Payment" if "Payment(" in run.text else "Order"
     model, base = _orm_model(model_name, {})
     async_url = run.db_url.replace("sqlite:///", "sqlite+aiosqlite:///").replace(
-        "postgresql://", "postgresql+asyncpg://")
+        "postgresql://", "postgresql+asyncpg://"
+    )
     engine = create_async_engine(async_url)
     async with engine.begin() as conn:  # the application's own table, in the same database as Edda's
         await conn.run_sync(base.metadata.create_all)
-    module = await execute(run, {**edda_names("activity", "WorkflowContext", "send_event_transactional"),
-                                 model_name: model})
+    module = await execute(
+        run, {**edda_names("activity", "WorkflowContext", "send_event_transactional"), model_name: model}
+    )
     activity_fn = next(v for v in vars(module).values() if isinstance(v, edda.Activity))
     event_type = "payment.processed" if model_name == "Payment" else "order.created"
     broker = Broker()
@@ -99,8 +107,10 @@ async def session_and_outbox(run: Run) -> None:
     await engine.dispose()
     assert [tuple(r) for r in rows] == [("O-23", 12.5)], rows
     assert event.get_data() == {"order_id": "O-23", "amount": 12.5}, event.get_data()
-    run.ok(f"{activity_fn.name} -> {output}: the {model_name} row and the outbox event committed together; "
-           f"the broker received {event_type}")
+    run.ok(
+        f"{activity_fn.name} -> {output}: the {model_name} row and the outbox event committed together; "
+        f"the broker received {event_type}"
+    )
 
 
 @scenario("001_24_edda_app")

@@ -9,9 +9,8 @@ import logging
 from typing import Any
 
 import edda
-from edda import RetryExhaustedError, RetryPolicy, TerminalError, WorkflowContext, activity
+from edda import RetryExhaustedError, RetryPolicy, WorkflowContext, activity
 from edda.testing import FakeClock
-
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
@@ -108,8 +107,9 @@ async def terminal_error(run: Run) -> None:
         lookups.append(user_id)
         return {"user_id": user_id, "email": f"{user_id}@example.com"} if user_id == "u1" else None
 
-    module = await execute(run, {**edda_names("activity", "WorkflowContext", "TerminalError"), "get_user": lookup,
-                                 "fetch_user": lookup})
+    module = await execute(
+        run, {**edda_names("activity", "WorkflowContext", "TerminalError"), "get_user": lookup, "fetch_user": lookup}
+    )
     wf = _in_workflow(module.validate_user)
     clock = FakeClock()
     async with running(harness_app(run, clock=clock)) as app:
@@ -208,8 +208,16 @@ async def retry_exhausted_fragment(run: Run) -> None:
 
     @edda.workflow
     async def harness_body(ctx: WorkflowContext) -> str:
-        await execute_in(run, {"ctx": ctx, "my_activity": my_activity, "RetryExhaustedError": RetryExhaustedError,
-                               "NetworkError": NetworkError, "logger": logger})
+        await execute_in(
+            run,
+            {
+                "ctx": ctx,
+                "my_activity": my_activity,
+                "RetryExhaustedError": RetryExhaustedError,
+                "NetworkError": NetworkError,
+                "logger": logger,
+            },
+        )
         return "handled"
 
     clock = FakeClock()
@@ -246,8 +254,9 @@ async def exhausted_then_fallback(run: Run) -> None:
     async def notify_payment_team(ctx: WorkflowContext, order_id: str) -> None:
         notified.append(order_id)
 
-    module = await execute(run, {"workflow": edda.workflow, "charge_payment": charge_payment,
-                                 "notify_payment_team": notify_payment_team})
+    module = await execute(
+        run, {"workflow": edda.workflow, "charge_payment": charge_payment, "notify_payment_team": notify_payment_team}
+    )
     clock = FakeClock()
     async with running(harness_app(run, clock=clock)) as app:
         record = await wait_status(app, await module.order_workflow.start(order_id="O-13"))

@@ -10,7 +10,6 @@ from typing import Any
 import edda
 from edda import TerminalError, WorkflowContext, activity
 from edda.testing import FakeClock
-
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import (
     Run,
@@ -54,8 +53,12 @@ async def reverse_compensation(run: Run) -> None:
         expected = _listing(run.example_id)
         assert len(expected) == 4, expected
     else:
-        expected = ["Reserved item1", "Reserved item2", "Cancelled reservation for item2",
-                    "Cancelled reservation for item1"]
+        expected = [
+            "Reserved item1",
+            "Reserved item2",
+            "Cancelled reservation for item2",
+            "Cancelled reservation for item1",
+        ]
     in_order(out.getvalue(), *expected)
     run.ok(f"charge_payment failed; printed in order: {expected}")
 
@@ -115,9 +118,15 @@ async def on_failure_with_result(run: Run) -> None:
     async def release_inventory(ctx: WorkflowContext, reservation_id: str) -> None:
         await holder["module"].release_inventory(ctx, reservation_id)
 
-    module = await execute(run, {**edda_names("activity", "on_failure", "WorkflowContext"),
-                                 "release_inventory": release_inventory, "make_reservation": make_reservation,
-                                 "cancel_reservation": cancel_reservation})
+    module = await execute(
+        run,
+        {
+            **edda_names("activity", "on_failure", "WorkflowContext"),
+            "release_inventory": release_inventory,
+            "make_reservation": make_reservation,
+            "cancel_reservation": cancel_reservation,
+        },
+    )
     holder["module"] = module
 
     @edda.workflow
@@ -144,8 +153,14 @@ async def saga_decorator(run: Run) -> None:
         released.append(reservation_id)
 
     # @saga is the API reference's name for a workflow with compensations; it must come from edda like the rest.
-    module = await execute(run, {**edda_names("saga", "register_compensation", "WorkflowContext"),
-                                 "reserve_inventory": reserve_inventory, "release_inventory": release_inventory})
+    module = await execute(
+        run,
+        {
+            **edda_names("saga", "register_compensation", "WorkflowContext"),
+            "reserve_inventory": reserve_inventory,
+            "release_inventory": release_inventory,
+        },
+    )
     async with running(harness_app(run)) as app:
         output = await result_of(app, await module.order_workflow.start(order_id="O-37"))
     assert output == {"reservation_id": "RES-O-37"} and released == [], (output, released)

@@ -10,10 +10,10 @@ from collections.abc import Iterator
 from typing import Any
 from wsgiref.simple_server import WSGIRequestHandler, make_server
 
-import edda
 import httpx
-from edda import WorkflowContext
 
+import edda
+from edda import WorkflowContext
 from tests.seed_examples.harnesses._registry import registry
 from tests.seed_examples.harnesses._support import Run, execute, harness_app, running, wait_status
 from tests.seed_examples.harnesses.standins import cloudevent, post_cloudevent, serve
@@ -61,8 +61,10 @@ async def mounted(run: Run) -> None:
         stopping = asyncio.get_running_loop().time()
     elapsed = asyncio.get_running_loop().time() - stopping
     assert elapsed < 10, f"the server took {elapsed:.1f}s to stop with the mounted app"
-    run.ok(f"mounted at /workflows: a CloudEvent started {started} ({record.get('output_data')}); "
-           f"POST /workflows/cancel/{{id}} cancelled {waiting}")
+    run.ok(
+        f"mounted at /workflows: a CloudEvent started {started} ({record.get('output_data')}); "
+        f"POST /workflows/cancel/{{id}} cancelled {waiting}"
+    )
 
 
 class _Quiet(WSGIRequestHandler):
@@ -93,10 +95,12 @@ async def wsgi(run: Run) -> None:
     message = to_structured_event(event)
     with wsgi_server(wsgi_app) as url:
         response = await asyncio.to_thread(
-            httpx.post, url + "/orders", headers=dict(message.headers), content=message.body, timeout=30)
+            httpx.post, url + "/orders", headers=dict(message.headers), content=message.body, timeout=30
+        )
         assert response.status_code == 202, (response.status_code, response.text)
         async with running(harness_app(run, db_url=db_url)) as app:  # another process's view of the same file
             (started,) = await _instances(app, "seed_probe")
             record = await wait_status(app, started, "completed")
-    run.ok(f"the WSGI app accepted a CloudEvent (202) and the workflow it started completed: "
-           f"{record.get('output_data')}")
+    run.ok(
+        f"the WSGI app accepted a CloudEvent (202) and the workflow it started completed: {record.get('output_data')}"
+    )
