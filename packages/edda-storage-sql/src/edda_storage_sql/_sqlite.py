@@ -48,13 +48,20 @@ def open_writer_engine(target: DatabaseTarget, *, echo: bool) -> tuple[AsyncEngi
     async def creator() -> Any:
         import aiosqlite
 
-        return await aiosqlite.connect(
+        connection = aiosqlite.connect(
             database,
             factory=_CapturedConnection,
             isolation_level=None,
             check_same_thread=False,
             timeout=BUSY_TIMEOUT_S,
         )
+        # A daemon thread: an app that is never shut down (mounted in another ASGI app, which forwards no lifespan
+        # events to it) must not keep the interpreter from exiting. Every commit is durable when it returns, so
+        # nothing is lost when the thread stops with the process.
+        thread = getattr(connection, "_thread", None)
+        if thread is not None and not thread.is_alive():
+            thread.daemon = True
+        return await connection
 
     # One connection; a session waiting for it (while the writer works) waits as long as it takes. Checkouts other
     # than the writer's take their turn from it (see _writer_pool).
