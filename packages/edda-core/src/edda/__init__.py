@@ -19,14 +19,24 @@ import edda.workflow as _workflow_module
 from edda import _aliases
 from edda._activity import Activity, activity
 from edda._app import EddaApp
-from edda._channels import ChannelMessage, publish, receive, send_to, subscribe, unsubscribe
+from edda._channels import (
+    ChannelMessage,
+    join_group,
+    leave_group,
+    publish,
+    receive,
+    send_to,
+    subscribe,
+    unsubscribe,
+    wait_message,
+)
 from edda._compensation import compensation, on_failure, register_compensation
 from edda._context import WorkflowContext
 from edda._events import EventMetadata, ReceivedEvent, send_event, wait_event
 from edda._outbox import send_event_transactional
 from edda._run import RecurException
 from edda._waits import ReceiveTimeoutError, sleep, sleep_until, wait_timer, wait_until
-from edda._workflow import Workflow, get_all_workflows, workflow
+from edda._workflow import Workflow, get_all_workflows, saga, workflow
 from edda.clock import Clock, IdSource
 from edda.exceptions import (
     ChannelModeConflictError,
@@ -72,6 +82,10 @@ __all__ = [
     "EventMetadata",
     "unsubscribe",
     "subscribe",
+    "join_group",
+    "leave_group",
+    "wait_message",
+    "saga",
     "send_to",
     "receive",
     "publish",

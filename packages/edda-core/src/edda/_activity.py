@@ -210,7 +210,7 @@ class Activity:
         call: tuple[tuple[Any, ...], dict[str, Any], Any],
     ) -> Any:
         """Commit the result (with the activity's transaction, if it opened one) and return it as replays will."""
-        events = [NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_COMPLETED, data, payload)]
+        events = [*scope.history, NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_COMPLETED, data, payload)]
         if self.compensation is not None:
             events.append(self._compensation_event(step_id, *call))
         if scope.tx is not None:  # business writes, history and outbox commit together
@@ -233,6 +233,7 @@ class Activity:
             scope.tx = None
         scope.outbox.clear()
         scope.messages.clear()
+        scope.history.clear()
         scope.post_commit.clear()
 
     async def _fail(

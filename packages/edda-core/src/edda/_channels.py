@@ -20,7 +20,17 @@ from edda.clock import IdSource
 from edda.serialization import to_storable
 from edda.storage.records import HistoryEventType, NewHistoryEvent, NewMessage, Subscribe, Unsubscribe
 
-__all__ = ["ChannelMessage", "publish", "receive", "send_to", "subscribe", "unsubscribe"]
+__all__ = [
+    "ChannelMessage",
+    "join_group",
+    "leave_group",
+    "publish",
+    "receive",
+    "send_to",
+    "subscribe",
+    "unsubscribe",
+    "wait_message",
+]
 
 _MODES = ("broadcast", "competing", "direct")
 
@@ -211,3 +221,17 @@ async def send_to(
         raise TypeError(f"send_to() takes the WorkflowContext as its first argument, got {type(ctx).__name__}")
     _, woken = await _publish_from_workflow(ctx, channel, data, metadata, instance_id, "send_to")
     return woken
+
+
+async def join_group(ctx: WorkflowContext, group: str) -> None:
+    """The older name of a broadcast subscription: ``subscribe(ctx, group, mode="broadcast")``."""
+    await subscribe(ctx, group, mode="broadcast")
+
+
+async def leave_group(ctx: WorkflowContext, group: str) -> None:
+    """The older name of ``unsubscribe(ctx, group)``."""
+    await unsubscribe(ctx, group)
+
+
+wait_message = receive
+"""The older name of :func:`receive` (documented alias)."""

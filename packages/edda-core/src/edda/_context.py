@@ -10,8 +10,10 @@ from typing import Any
 from edda._run import RecurSignal, RunState, TxScope, current_scope
 from edda._workflow import get_workflow
 from edda.exceptions import SessionUnavailableError
+from edda.serialization import to_storable
+from edda.storage.records import HistoryEventType, NewHistoryEvent
 
-__all__ = ["WorkflowContext"]
+__all__ = ["ContextStorage", "WorkflowContext"]
 
 
 class WorkflowContext:
@@ -50,8 +52,9 @@ class WorkflowContext:
 
     @property
     def storage(self) -> Any:
-        """The storage backend (framework use; prefer the context's methods)."""
-        return self._run.storage
+        """The storage backend (for reads such as ``get_history``), plus 0.16's ``append_history`` for notes in this
+        instance's history (see :class:`ContextStorage`)."""
+        return ContextStorage(self._run)
 
     @property
     def session(self) -> Any:
@@ -106,12 +109,12 @@ class WorkflowContext:
         """
         scope = current_scope.get()
         if scope is not None:
-            marks = (len(scope.outbox), len(scope.post_commit))
+            marks = (len(scope.outbox), len(scope.post_commit), len(scope.history))
             try:
                 async with scope.ensure_tx().savepoint():
                     yield
             except BaseException:
-                del scope.outbox[marks[0] :], scope.post_commit[marks[1] :]
+                del scope.outbox[marks[0] :], scope.post_commit[marks[1] :], scope.history[marks[2] :]
                 raise
             return
         scope = TxScope(self._run.storage)
@@ -152,3 +155,48 @@ class WorkflowContext:
             raise TypeError(f"ctx.recur() got multiple values for {', '.join(sorted(overlap))}")
         merged.update(kwargs)
         raise RecurSignal(merged)
+
+
+class ContextStorage:
+    """``ctx.storage``: the app's storage (every method of it), plus ``append_history`` as 0.16 offered it.
+
+    ``append_history`` adds a note of your own to the instance's history: inside an activity or a
+    ``ctx.transaction()`` block it commits with that transaction (or not at all if it rolls back); elsewhere it is
+    committed before the call returns. Notes are kept for reading (``get_history``) and replay ignores them, so a
+    workflow-level block that adds one adds it again on every replay, like any write in workflow code.
+    """
+
+    def __init__(self, run: RunState) -> None:
+        self._run = run
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._run.storage, name)
+
+    async def append_history(
+        self, instance_id: str | None, activity_id: str, event_type: str, event_data: dict[str, Any] | None = None
+    ) -> None:
+        """Append ``(activity_id, event_type, event_data)`` to this instance's history.
+
+        Raises:
+            ValueError: ``instance_id`` is another instance, or ``event_type`` is one the engine records itself
+                (a note must not look like a step, or replay would take it for one).
+        """
+        run = self._run
+        if instance_id is not None and instance_id != run.instance_id:
+            raise ValueError(
+                f"append_history can only write the running instance's history ({run.instance_id!r}), "
+                f"not {instance_id!r}"
+            )
+        if event_type in HistoryEventType.__members__.values() or not isinstance(event_type, str) or not event_type:
+            raise ValueError(
+                f"event_type {event_type!r} is reserved for the engine (or empty); name your note's type yourself, "
+                f"e.g. 'OrderSaved'"
+            )
+        if not isinstance(activity_id, str) or not activity_id:
+            raise ValueError(f"activity_id must be a non-empty string, got {activity_id!r}")
+        note = NewHistoryEvent(activity_id, event_type, to_storable(dict(event_data or {}), path="event_data"))
+        scope = current_scope.get()
+        if scope is not None:
+            scope.history.append(note)
+        else:
+            await run.commit_now([note])

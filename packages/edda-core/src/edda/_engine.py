@@ -101,7 +101,8 @@ class Engine:
             self.host.suspended(run.instance_id)
             return None
         except RecurSignal as signal:
-            new_input = wf.prepare_input(signal.kwargs)
+            # Parameters the call leaves out keep their current values (`await ctx.recur()` loops on the same input).
+            new_input = wf.prepare_input(kwargs | signal.kwargs)
             iteration = record.iteration + 1
             await run.flush(
                 InstanceUpdate(
@@ -181,7 +182,9 @@ class Engine:
                 HistoryEventType.COMPENSATION_EXECUTED,
                 {"compensation_name": data.get("compensation_name")},
             )
-            await run.flush(extra=[event], extra_outbox=scope.outbox, extra_callbacks=scope.post_commit, tx=scope.tx)
+            await run.flush(
+                extra=[*scope.history, event], extra_outbox=scope.outbox, extra_callbacks=scope.post_commit, tx=scope.tx
+            )
             return
         if scope.tx is not None:
             await scope.tx.rollback()

@@ -101,6 +101,7 @@ class TxScope:
     tx: Any = None
     outbox: list[NewOutboxEvent] = field(default_factory=list)
     messages: list[NewMessage] = field(default_factory=list)
+    history: list[NewHistoryEvent] = field(default_factory=list)  # entries added with ctx.storage.append_history
     post_commit: list[Callable[[], Awaitable[None]]] = field(default_factory=list)
 
     def ensure_tx(self) -> Any:
@@ -465,11 +466,12 @@ class RunState:
     async def commit_in_transaction(self, scope: TxScope) -> None:
         """Commit a workflow-level ``ctx.transaction()`` block: its outbox events and messages as a fenced step in
         the block's transaction, then the transaction, then its post-commit callbacks."""
-        if scope.outbox or scope.messages:
+        if scope.outbox or scope.messages or scope.history:
             async with self.flush_lock:
                 commit = StepCommit(
                     fence=self.fence,
                     now=self.host.clock.now(),
+                    history=tuple(scope.history),
                     outbox=tuple(scope.outbox),
                     messages=tuple(scope.messages),
                 )

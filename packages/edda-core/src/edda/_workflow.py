@@ -12,7 +12,15 @@ from edda._hints import resolve_hints
 from edda.exceptions import ConfigurationError, InvalidInputError
 from edda.serialization import from_storable, restore, to_storable
 
-__all__ = ["Workflow", "all_workflows", "get_all_workflows", "get_workflow", "register_workflow", "workflow"]
+__all__ = [
+    "Workflow",
+    "all_workflows",
+    "get_all_workflows",
+    "get_workflow",
+    "register_workflow",
+    "saga",
+    "workflow",
+]
 
 RESERVED_START_OPTIONS = ("instance_id", "lock_timeout_seconds")
 
@@ -213,3 +221,7 @@ def workflow(
         return Workflow(f, event_handler=event_handler, lock_timeout_seconds=lock_timeout_seconds)
 
     return decorator
+
+
+saga = workflow
+"""The older name of :func:`workflow` (a saga is a workflow whose activities register compensations)."""

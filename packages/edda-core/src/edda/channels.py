@@ -9,7 +9,17 @@ for them raises an ``ImportError`` that says why.
 from __future__ import annotations
 
 from edda._aliases import module_getattr
-from edda._channels import ChannelMessage, publish, receive, send_to, subscribe, unsubscribe
+from edda._channels import (
+    ChannelMessage,
+    join_group,
+    leave_group,
+    publish,
+    receive,
+    send_to,
+    subscribe,
+    unsubscribe,
+    wait_message,
+)
 from edda._events import ReceivedEvent, send_event, wait_event
 from edda._waits import sleep, sleep_until, wait_timer, wait_until
 from edda.exceptions import ChannelModeConflictError, EventTimeoutError
@@ -19,6 +29,8 @@ __all__ = [
     "ChannelModeConflictError",
     "EventTimeoutError",
     "ReceivedEvent",
+    "join_group",
+    "leave_group",
     "publish",
     "receive",
     "send_event",
@@ -28,6 +40,7 @@ __all__ = [
     "subscribe",
     "unsubscribe",
     "wait_event",
+    "wait_message",
     "wait_timer",
     "wait_until",
 ]

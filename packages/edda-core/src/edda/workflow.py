@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from edda._aliases import module_getattr
 from edda._run import RecurException
-from edda._workflow import Workflow, get_all_workflows, workflow
+from edda._workflow import Workflow, get_all_workflows, saga, workflow
 
-__all__ = ["RecurException", "Workflow", "get_all_workflows", "workflow"]
+__all__ = ["RecurException", "Workflow", "get_all_workflows", "saga", "workflow"]
 
 __getattr__ = module_getattr(__name__)
