@@ -1,7 +1,8 @@
 """Statements written once, run by whichever connection an operation gets.
 
-An operation (see :mod:`edda_storage_sql._ops`) is a generator that yields statements and receives their results;
-it does no I/O itself. Four small runners execute it:
+An operation (:mod:`._instances`, :mod:`._history`, :mod:`._leases`, :mod:`._commit`, :mod:`._channels`,
+:mod:`._outbox`) is a generator that yields statements and receives their results; it does no I/O itself. Four small
+runners execute it (the executors of :mod:`._executor` choose which):
 
 * :func:`run_sync` on a ``sqlite3`` connection, inside the SQLite writer's or a reader's thread;
 * :func:`run_asyncpg` and :func:`run_aiomysql` on the raw driver connection of a pooled SQLAlchemy connection;
