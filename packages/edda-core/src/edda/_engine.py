@@ -90,6 +90,7 @@ class Engine:
     async def _run_body(
         self, wf: Workflow, run: RunState, ctx: WorkflowContext, record: InstanceRecord
     ) -> InstanceRecord | None:
+        kwargs: dict[str, Any] = {}
         try:
             kwargs = wf.load_input(record.input_data)
             result = await wf.func(ctx, **kwargs)
