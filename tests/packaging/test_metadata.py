@@ -98,7 +98,10 @@ def test_edda_framework_forwards_the_seed_extras() -> None:
     assert deps["edda-storage-sql"].extras == {"sqlite"}
     extras = {name: [Requirement(r) for r in reqs] for name, reqs in meta["optional-dependencies"].items()}
     expected = {"postgresql": {"postgresql"}, "postgres-notify": {"postgresql"}, "mysql": {"mysql"}}
-    assert set(extras) == set(expected)
+    integrations = {"viewer", "mcp", "opentelemetry", "mirascope", "llamaindex", "graph"}
+    assert set(extras) == set(expected) | integrations
+    for name in integrations:  # one package per integration, so installing one never pulls in another's deps
+        assert [(r.name, r.extras) for r in extras[name]] == [(f"edda-{name}", set())]
     for name, storage_extras in expected.items():
         assert [(r.name, r.extras) for r in extras[name]] == [("edda-storage-sql", storage_extras)]
     storage = project(ROOT / "packages/edda-storage-sql")["optional-dependencies"]

@@ -1,0 +1,1 @@
+"""Run pydantic-graph graphs durably on Edda: each node is a durable activity."""

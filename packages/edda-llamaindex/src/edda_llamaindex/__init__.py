@@ -1,0 +1,1 @@
+"""Run LlamaIndex workflows durably on Edda: each step is a durable activity."""

@@ -1,0 +1,1 @@
+"""Edda MCP server: durable workflows as Model Context Protocol tools."""

@@ -1,0 +1,1 @@
+"""Durable LLM calls for Edda with Mirascope."""

@@ -1,0 +1,1 @@
+"""Edda viewer: see, start and operate durable workflows in the browser (NiceGUI)."""
