@@ -149,3 +149,64 @@ async def test_events_committed_before_shutdown_go_out_after_restart(kit: Any, r
     async with EddaApp(service_name="again", storage=storage, outbox_enabled=True, broker_url=broker):
         await kit.wait_until(lambda: len(receiver.accepted) == 2, timeout=15)
     assert [d.event["data"]["step"] for d in receiver.accepted] == [0, 1]
+
+
+async def test_operators_resend_and_skip_through_the_app(kit: Any, receiver: Any, broker: str) -> None:
+    """``outbox_options`` reach the app's relayer; a failed event is listed, re-sent and skipped through the app."""
+    import pytest
+
+    from edda import OutboxEventNotFoundError, OutboxStateError
+    from edda.outbox import OutboxOptions
+
+    accepting = {"on": False}
+
+    async def gated(delivery: Any, n: int) -> int:
+        return 200 if accepting["on"] else 503
+
+    receiver.behaviour = gated
+    options = OutboxOptions(max_retries=0, poll_interval=0.05)
+    async with EddaApp(
+        service_name="ops", db_url="memory://", outbox_enabled=True, broker_url=broker, outbox_options=options
+    ) as app:
+        assert app._relayer.max_retries == 0 and app._relayer.poll_interval == 0.05
+        iid = await stepping_order.start(order_id="OPS", steps=2)
+        await app.wait_for_result(iid, timeout=5)
+
+        async def one_failed() -> bool:
+            return len(await app.list_outbox_events(status="failed")) == 1
+
+        await kit.wait_until(one_failed)
+        [failed] = await app.list_outbox_events(status="failed")
+        [held] = await app.list_outbox_events(status="pending")  # the second step's event waits behind it
+        assert failed.data == {"order_id": "OPS", "step": 0} and held.data == {"order_id": "OPS", "step": 1}
+        assert "HTTP 503" in (failed.last_error or "")
+
+        accepting["on"] = True
+        await app.resend_outbox_event(failed.event_id)
+
+        async def all_published() -> bool:
+            return len(await app.list_outbox_events(status="published")) == 2
+
+        await kit.wait_until(all_published)
+        assert [d.event["data"]["step"] for d in receiver.accepted] == [0, 1]
+
+        with pytest.raises(OutboxStateError, match="is published; only expired or failed or skipped"):
+            await app.resend_outbox_event(failed.event_id)
+        with pytest.raises(OutboxStateError, match="is published; only failed or pending"):
+            await app.skip_outbox_event(failed.event_id)
+        with pytest.raises(OutboxEventNotFoundError, match="No outbox event 'nope'"):
+            await app.resend_outbox_event("nope")
+        with pytest.raises(ValueError, match="status must be one of"):
+            await app.list_outbox_events(status="done")
+
+
+def test_outbox_options_are_checked() -> None:
+    import pytest
+
+    from edda import ConfigurationError
+    from edda.outbox import OutboxOptions
+
+    with pytest.raises(ConfigurationError, match="outbox_options must be an edda.outbox.OutboxOptions"):
+        EddaApp(db_url="memory://", outbox_options={"max_retries": 3})  # type: ignore[arg-type]
+    with pytest.raises(ConfigurationError, match="max_retries must be an int >= 0 or None"):
+        OutboxOptions(max_retries=-1)

@@ -146,25 +146,99 @@ async def test_slow_receiver_within_the_timeout_gets_each_event_once(
     assert len(receiver.requests) == 15 == len(set(receiver.ids()))
 
 
-@pytest.mark.parametrize("status", [400, 401, 403, 404, 409, 410, 413, 415, 422, 301])
-async def test_4xx_is_a_permanent_failure_never_refetched(
+@pytest.mark.parametrize("status", [400, 413, 415, 422, 301])
+async def test_a_rejected_event_fails_and_holds_back_its_instance_until_resent(
     kit: Any, storage: Any, receiver: Any, broker: str, status: int
 ) -> None:
+    rejecting = {"on": True}
+
     async def reject_poison(delivery: Any, n: int) -> int:
-        return status if delivery.id == "poison" else 200
+        return status if delivery.id == "poison" and rejecting["on"] else 200
 
     receiver.behaviour = reject_poison
     events = [kit.new_event("before", 1), kit.new_event("poison", 2), kit.new_event("after", 3)]
     await kit.put_events(storage, "inst", events)
+    await kit.put_events(storage, "other", [kit.new_event("elsewhere", 4)])
+    relayer = relayer_for(storage, broker)
+    await relayer.start()
+    await kit.wait_until(lambda: len(receiver.requests) == 3)
+    await asyncio.sleep(0.3)  # several more polls: neither the failed event nor the one behind it goes out
+    assert sorted(receiver.ids(accepted=False)) == ["before", "elsewhere", "poison"]
+    poison = await storage.get_outbox_event("poison")
+    assert poison.status == "failed" and poison.attempts == 1
+    assert poison.last_error is not None and poison.last_error.startswith(f"HTTP {status}")
+    assert (await storage.get_outbox_event("after")).status == "pending"
+    assert relayer.counts["failed"] == 1
+
+    rejecting["on"] = False  # the receiver is fixed; the operator re-sends
+    assert await storage.resend_outbox("poison", now=datetime.now(UTC)) is True
+    relayer.wake()
+    await kit.wait_until(lambda: all_finished(storage))
+    await relayer.stop()
+    assert receiver.ids()[-2:] == ["poison", "after"]  # in order, the re-sent one first
+    assert set((await statuses(storage)).values()) == {"published"}
+
+
+async def test_skipping_a_failed_event_releases_the_rest_of_its_instance(
+    kit: Any, storage: Any, receiver: Any, broker: str
+) -> None:
+    async def reject_poison(delivery: Any, n: int) -> int:
+        return 400 if delivery.id == "poison" else 200
+
+    receiver.behaviour = reject_poison
+    await kit.put_events(storage, "inst", [kit.new_event("poison", 1), kit.new_event("after", 2)])
+    relayer = relayer_for(storage, broker)
+    await relayer.start()
+    await kit.wait_until(lambda: receiver.requests)
+    await asyncio.sleep(0.2)
+    assert receiver.ids(accepted=False) == ["poison"]
+    assert await storage.skip_outbox("poison", now=datetime.now(UTC)) is True
+    relayer.wake()
+    await kit.wait_until(lambda: all_finished(storage))
+    await relayer.stop()
+    assert receiver.ids(accepted=False) == ["poison", "after"]
+    assert await statuses(storage) == {"poison": "skipped", "after": "published"}
+
+
+@pytest.mark.parametrize("status", [401, 403, 404, 409, 410, 429, 500, 503])
+async def test_other_answers_are_retried_until_the_receiver_takes_the_event(
+    kit: Any, storage: Any, receiver: Any, broker: str, status: int
+) -> None:
+    """A broker being deployed or reconfigured answers 404 or 401 for a while: no event is given up on that."""
+
+    async def misconfigured_at_first(delivery: Any, n: int) -> int:
+        return status if n <= 4 else 200
+
+    receiver.behaviour = misconfigured_at_first
+    await kit.put_events(storage, "inst", [kit.new_event("first", 1), kit.new_event("second", 2)])
     relayer = relayer_for(storage, broker)
     await relayer.start()
     await kit.wait_until(lambda: all_finished(storage))
-    await asyncio.sleep(0.2)  # several more polls: the failed event must not come back
     await relayer.stop()
-    assert receiver.ids(accepted=False) == ["before", "poison", "after"]  # later events of the instance go on
-    poison = next(e for e in await storage.list_outbox() if e.event_id == "poison")
-    assert poison.status == "failed" and poison.attempts == 1
-    assert poison.last_error is not None and poison.last_error.startswith(f"HTTP {status}")
+    assert receiver.ids() == ["first", "second"]
+    first = await storage.get_outbox_event("first")
+    assert first.status == "published" and first.attempts == 5 and f"HTTP {status}" in (first.last_error or "")
+    assert relayer.counts == {"published": 2, "retried": 8, "failed": 0, "expired": 0}  # 4 per event
+
+
+async def test_by_default_an_outage_of_any_length_is_ridden_out(
+    kit: Any, storage: Any, receiver: Any, broker: str
+) -> None:
+    """0.16.2 (and this relayer before) gave up after 3 retries, about 7 s; the default now never gives up."""
+    down = {"attempts": 60}
+
+    async def long_outage(delivery: Any, n: int) -> int:
+        return 503 if n <= down["attempts"] else 200
+
+    receiver.behaviour = long_outage
+    await kit.put_events(storage, "inst", [kit.new_event("e", {})])
+    relayer = OutboxRelayer(storage, broker, poll_interval=0.05, backoff_base=0.001, backoff_max=0.01)
+    assert relayer.max_retries is None
+    await relayer.start()
+    await kit.wait_until(lambda: all_finished(storage), timeout=30)
+    await relayer.stop()
+    [event] = await storage.list_outbox()
+    assert event.status == "published" and event.attempts == 61
 
 
 async def test_retries_are_bounded_by_max_retries(kit: Any, storage: Any, receiver: Any, broker: str) -> None:
@@ -175,15 +249,24 @@ async def test_retries_are_bounded_by_max_retries(kit: Any, storage: Any, receiv
     await kit.put_events(storage, "inst", [kit.new_event("doomed", {}), kit.new_event("next", {})])
     relayer = relayer_for(storage, broker, max_retries=2)
     await relayer.start()
-    await kit.wait_until(lambda: all_finished(storage))
+    await kit.wait_until(lambda: len(receiver.requests) == 3)
+    await asyncio.sleep(0.2)
     await relayer.stop()
     doomed, nxt = await storage.list_outbox()
     assert doomed.status == "failed" and doomed.attempts == 3  # the first attempt and two retries
     assert (
         doomed.last_error is not None and "gave up after 3 attempts" in doomed.last_error and "502" in doomed.last_error
     )
-    assert nxt.status == "failed"
-    assert receiver.ids(accepted=False) == ["doomed"] * 3 + ["next"] * 3
+    assert nxt.status == "pending" and nxt.attempts == 0  # held back behind the failed event: order per instance
+    assert receiver.ids(accepted=False) == ["doomed"] * 3
+
+
+def test_backoff_is_capped_and_jittered() -> None:
+    relayer = OutboxRelayer(InMemoryStorage(), "http://127.0.0.1:1/", backoff_base=1.0, backoff_max=300.0)
+    for attempts, ceiling in [(1, 1.0), (2, 2.0), (5, 16.0), (9, 256.0), (10, 300.0), (5000, 300.0)]:
+        delays = {relayer.delay_for(attempts) for _ in range(50)}
+        assert all(ceiling / 2 <= d <= ceiling for d in delays), (attempts, delays)
+        assert len(delays) > 1  # jittered: relayers that failed together do not retry together
 
 
 async def test_backoff_is_exponential_and_honours_retry_after(
@@ -310,6 +393,7 @@ async def test_storage_failures_do_not_kill_the_loop(kit: Any, receiver: Any, br
         ({"broker_url": "ftp://x"}, "broker_url"),
         ({"poll_interval": 0}, "poll_interval"),
         ({"max_retries": -1}, "max_retries"),
+        ({"max_retries": 1.5}, "max_retries"),
         ({"batch_size": 0}, "batch_size"),
         ({"max_age_hours": 0}, "max_age_hours"),
         ({"claim_seconds": 5, "timeout": 10}, "claim_seconds"),

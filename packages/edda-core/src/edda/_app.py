@@ -11,8 +11,9 @@ from typing import Any, cast
 from edda import _client
 from edda._dispatch import EventDispatcher
 from edda._events import DEFAULT_BROKER_URL
-from edda._queries import find_instances, result_of
-from edda._settings import AppSettings, BatchSize, check_leader_options, display_url
+from edda._outbox_admin import OutboxOperations, start_relayer
+from edda._queries import find_instances, wait_for_result
+from edda._settings import AppSettings, BatchSize, OutboxOptions, check_leader_options
 from edda._worker import Worker
 from edda._workflow import Workflow, get_workflow
 from edda.clock import Clock, IdSource, SystemClock, UuidIdSource
@@ -20,7 +21,13 @@ from edda.exceptions import WorkflowNotFoundError, WorkflowStateError
 from edda.retry import RetryPolicy
 from edda.storage import open_storage
 from edda.storage.protocol import Storage
-from edda.storage.records import FINISHED_STATUSES, ChannelMessageRecord, InstanceRecord, NewInstance, NewMessage
+from edda.storage.records import (
+    FINISHED_STATUSES,
+    ChannelMessageRecord,
+    InstanceRecord,
+    NewInstance,
+    NewMessage,
+)
 
 __all__ = ["DEFAULT_BROKER_URL", "EddaApp", "current_app"]
 
@@ -38,7 +45,7 @@ def current_app() -> EddaApp:
     return cast(EddaApp, _client.current_client())
 
 
-class EddaApp:
+class EddaApp(OutboxOperations):
     """A worker of a service: runs workflows against a database and recovers abandoned ones.
 
     Args:
@@ -49,6 +56,8 @@ class EddaApp:
         outbox_enabled: run the transactional outbox relayer (needs the ``edda-outbox`` package).
         broker_url: where the outbox relayer publishes CloudEvents; without it, outbox events go to the in-cluster
             Knative broker ingress ``http://broker-ingress.knative-eventing.svc.cluster.local`` (logged at start).
+        outbox_options: the relayer's retries, backoff, batch size and timeouts (:class:`edda.outbox.OutboxOptions`;
+            by default a failing event is retried with capped backoff until the broker takes it).
         hooks: lifecycle hooks (see :class:`edda.WorkflowHooks`).
         default_retry_policy: retry policy of activities that declare none.
         message_retention_days: how long delivered channel messages are kept.
@@ -66,7 +75,15 @@ class EddaApp:
         recovery_interval: seconds between passes that look for instances needing a worker.
         clock, id_source: injectable time and id sources (tests).
         worker_id: this worker's id (default: service name + a unique suffix).
+        run_workflows: ``False`` makes this app a client only (a viewer, a CLI, a web front end that starts work
+            for separate worker processes): it runs no workflow and no background loop and takes no lease.
+            ``start_workflow`` stores the instance and wakes the workers (at once where the storage announces
+            wake-ups, as PostgreSQL does; within their ``recovery_interval`` otherwise); ``cancel_workflow``
+            records the request, and a worker that defines the workflow runs its compensations.
     """
+
+    _relayer: Any = None  # the outbox relayer, when outbox_enabled
+    _asgi: Any = None  # the ASGI app of edda-asgi, made on the first request
 
     def __init__(
         self,
@@ -76,6 +93,7 @@ class EddaApp:
         storage: Storage | None = None,
         outbox_enabled: bool = False,
         broker_url: str | None = None,
+        outbox_options: OutboxOptions | None = None,
         hooks: Any = None,
         default_retry_policy: RetryPolicy | None = None,
         message_retention_days: int = 7,
@@ -95,17 +113,18 @@ class EddaApp:
         clock: Clock | None = None,
         id_source: IdSource | None = None,
         worker_id: str | None = None,
+        run_workflows: bool = True,
     ) -> None:
         check_leader_options(leader_heartbeat_interval, leader_lease_duration)
         pool = {"pool_size": pool_size, "max_overflow": max_overflow, "pool_timeout": pool_timeout}
         pool |= {"pool_recycle": pool_recycle, "pool_pre_ping": pool_pre_ping, "auto_migrate": auto_migrate}
-        if use_listen_notify is not None:
-            pool["use_listen_notify"] = use_listen_notify
+        pool |= {"use_listen_notify": use_listen_notify} if use_listen_notify is not None else {}
         self.settings = AppSettings(
             service_name=service_name,
             db_url=db_url if db_url is not None else ("sqlite:///edda.db" if storage is None else None),
             outbox_enabled=outbox_enabled,
             broker_url=broker_url,
+            outbox_options=outbox_options or OutboxOptions(),
             default_retry_policy=default_retry_policy if default_retry_policy is not None else RetryPolicy(),
             message_retention_days=message_retention_days,
             use_listen_notify=use_listen_notify,
@@ -114,6 +133,7 @@ class EddaApp:
             auto_migrate=auto_migrate,
             lease_timeout_seconds=float(lease_timeout_seconds),
             recovery_interval=float(recovery_interval),
+            run_workflows=run_workflows,
             storage_options=pool,
         )
         self.hooks = hooks
@@ -124,8 +144,6 @@ class EddaApp:
         self._owns_storage = storage is None
         self._worker: Worker | None = None
         self._events = EventDispatcher(self, self._spawn_background)
-        self._relayer: Any = None
-        self._asgi: Any = None
 
     # -- options, as attributes (read-only views of the settings) -----------------------------------------------
 
@@ -192,24 +210,14 @@ class EddaApp:
         await worker.start()
         self._worker = worker
         if self.outbox_enabled:
-            await self._start_relayer(worker)
+            self._relayer = await start_relayer(
+                self._storage,
+                self.broker_url,
+                self.settings.outbox_options,
+                wake_event=worker.outbox_wake,
+                worker_id=self.worker_id,
+            )
         _client.set_current(self)
-
-    async def _start_relayer(self, worker: Worker) -> None:
-        try:
-            from edda_outbox import OutboxRelayer  # pyright: ignore[reportMissingImports]
-        except ImportError as exc:
-            raise ImportError(
-                "outbox_enabled=True needs the edda-outbox package (the relayer that publishes outbox events): "
-                "pip install edda-outbox"
-            ) from exc
-        url = self.broker_url or DEFAULT_BROKER_URL
-        self._relayer = OutboxRelayer(self.storage, url, wake_event=worker.outbox_wake, worker_id=self.worker_id)
-        await self._relayer.start()
-        default = (
-            "" if self.broker_url else " (the default Knative broker ingress: pass broker_url=... to publish elsewhere)"
-        )
-        logger.info("Outbox relayer started: outbox events are published to %s%s", display_url(url), default)
 
     async def shutdown(self) -> None:
         """Stop background work and running instances (their leases are released so others resume them at once),
@@ -272,6 +280,8 @@ class EddaApp:
             raise ValueError(f"instance_id must be a non-empty string of at most {_MAX_INSTANCE_ID} characters")
         lease = lock_timeout_seconds or workflow.lock_timeout_seconds
         now = self.clock.now()
+        # A client leaves the new instance claimable at once (its lease expires now) for the workers.
+        held = 0.0 if not self.settings.run_workflows else lease or self.settings.lease_timeout_seconds
         record, created = await self.storage.create_instance(
             NewInstance(
                 instance_id=instance_id,
@@ -279,7 +289,7 @@ class EddaApp:
                 input_data=stored_input,
                 owner_id=self.worker_id,
                 now=now,
-                lease_expires_at=now + timedelta(seconds=lease or self.settings.lease_timeout_seconds),
+                lease_expires_at=now + timedelta(seconds=held),
                 lock_timeout_seconds=lease,
             )
         )
@@ -293,7 +303,10 @@ class EddaApp:
                 )
             return instance_id
         await worker.hook("on_workflow_start", instance_id, workflow.name, record.input_data)
-        worker.spawn(workflow, record, [])
+        if self.settings.run_workflows:
+            worker.spawn(workflow, record, [])
+        else:
+            worker.wake((instance_id,))  # a client's worker is stopped: this only tells the other processes
         return instance_id
 
     def _workflow(self, wf: Workflow | str) -> Workflow:
@@ -326,32 +339,7 @@ class EddaApp:
             WorkflowCancelledException: it was cancelled.
             TimeoutError: ``timeout`` seconds passed first.
         """
-        loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
-        poll = 0.01
-        while True:
-            # Finished here: the run resolves the future at once; elsewhere: polls back off from 10 ms to 0.5 s.
-            worker = self._worker
-            fut = worker.watch(instance_id) if worker is not None else loop.create_future()
-            try:
-                record = await self.storage.get_instance(instance_id)
-                if record is None:
-                    raise WorkflowNotFoundError(f"No workflow instance {instance_id!r}")
-                if record.status in FINISHED_STATUSES:
-                    return result_of(record)
-                wait = poll if deadline is None else min(poll, deadline - loop.time())
-                if wait <= 0:
-                    raise TimeoutError(
-                        f"Workflow instance {instance_id!r} did not finish within {timeout} s "
-                        f"(status '{record.status}')"
-                    )
-                try:
-                    await asyncio.wait_for(asyncio.shield(fut), timeout=wait)
-                except TimeoutError:
-                    poll = min(poll * 2, 0.5)
-            finally:
-                if worker is not None:
-                    worker.unwatch(instance_id, fut)
+        return await wait_for_result(self.storage, self._worker, instance_id, timeout=timeout)
 
     # -- cancelling ---------------------------------------------------------------------------------------------
 

@@ -1,19 +1,21 @@
-"""Reading state for users: ``find_instances`` (validation and page tokens) and the result of a finished instance."""
+"""Reading state for users: ``find_instances`` (validation and page tokens), waiting for an instance to finish, and
+the result of a finished instance."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import json
 import re
 from datetime import datetime
-from typing import Any
+from typing import Any, Protocol
 
 from edda._workflow import get_workflow
-from edda.exceptions import WorkflowCancelledException, WorkflowFailedError
+from edda.exceptions import WorkflowCancelledException, WorkflowFailedError, WorkflowNotFoundError
 from edda.storage.protocol import Storage
-from edda.storage.records import ALL_STATUSES, InstanceQuery, InstanceRecord, InstanceStatus
+from edda.storage.records import ALL_STATUSES, FINISHED_STATUSES, InstanceQuery, InstanceRecord, InstanceStatus
 
-__all__ = ["decode_page_token", "encode_page_token", "find_instances", "result_of"]
+__all__ = ["decode_page_token", "encode_page_token", "find_instances", "result_of", "wait_for_result"]
 
 _FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
 
@@ -118,3 +120,37 @@ def result_of(record: InstanceRecord) -> Any:
         raise WorkflowCancelledException(f"Workflow instance {record.instance_id!r} was cancelled")
     error = record.error or {}
     raise WorkflowFailedError(record.instance_id, error.get("error_type", "Error"), error.get("message", ""))
+
+
+class _Watcher(Protocol):
+    def watch(self, instance_id: str) -> asyncio.Future[None]: ...
+
+    def unwatch(self, instance_id: str, fut: asyncio.Future[None]) -> None: ...
+
+
+async def wait_for_result(storage: Storage, worker: _Watcher | None, instance_id: str, *, timeout: float | None) -> Any:
+    """``EddaApp.wait_for_result``: a run of ``worker`` that finishes the instance resolves the wait at once; an
+    instance that finishes elsewhere is seen by polls that back off from 10 ms to 0.5 s."""
+    loop = asyncio.get_running_loop()
+    deadline = None if timeout is None else loop.time() + timeout
+    poll = 0.01
+    while True:
+        fut = worker.watch(instance_id) if worker is not None else loop.create_future()
+        try:
+            record = await storage.get_instance(instance_id)
+            if record is None:
+                raise WorkflowNotFoundError(f"No workflow instance {instance_id!r}")
+            if record.status in FINISHED_STATUSES:
+                return result_of(record)
+            wait = poll if deadline is None else min(poll, deadline - loop.time())
+            if wait <= 0:
+                raise TimeoutError(
+                    f"Workflow instance {instance_id!r} did not finish within {timeout} s (status '{record.status}')"
+                )
+            try:
+                await asyncio.wait_for(asyncio.shield(fut), timeout=wait)
+            except TimeoutError:
+                poll = min(poll * 2, 0.5)
+        finally:
+            if worker is not None:
+                worker.unwatch(instance_id, fut)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 from urllib.parse import urlsplit
 
@@ -16,6 +16,48 @@ BatchSize = int | Literal["auto", "auto:cpu"]
 
 
 @dataclass(frozen=True, kw_only=True)
+class OutboxOptions:
+    """How the outbox relayer of an ``EddaApp(outbox_enabled=True, outbox_options=...)`` publishes events.
+
+    The defaults ride out a broker outage of hours: a failing event is retried with exponential backoff (from
+    ``backoff_base`` seconds, doubling, capped at ``backoff_max``, with jitter) until it is published, while the
+    later events of its instance wait behind it (order per instance).
+
+    Attributes:
+        max_retries: retries after the first attempt before a transiently failing event is marked ``failed``;
+            ``None`` (default) = retry until it succeeds. A failed event holds back its instance's later events
+            until it is re-sent (``app.resend_outbox_event``) or skipped (``app.skip_outbox_event``).
+        backoff_base: seconds before the first retry.
+        backoff_max: the longest wait between two attempts.
+        poll_interval: seconds between looks at the outbox when nothing wakes the relayer.
+        batch_size: events sent concurrently per pass (at most one per instance).
+        max_age_hours: events older than this are marked ``expired`` instead of sent (``None``: no limit).
+        timeout: seconds per HTTP request.
+        claim_seconds: how long a relayer's claim on an event keeps other relayers off it (must exceed
+            ``timeout``).
+    """
+
+    max_retries: int | None = None
+    backoff_base: float = 1.0
+    backoff_max: float = 300.0
+    poll_interval: float = 1.0
+    batch_size: int = 10
+    max_age_hours: float | None = None
+    timeout: float = 10.0
+    claim_seconds: float = 30.0
+
+    def __post_init__(self) -> None:
+        if self.max_retries is not None and (
+            isinstance(self.max_retries, bool) or not isinstance(self.max_retries, int) or self.max_retries < 0
+        ):
+            raise ConfigurationError(f"OutboxOptions.max_retries must be an int >= 0 or None, got {self.max_retries!r}")
+
+    def as_kwargs(self) -> dict[str, Any]:
+        """The options as keyword arguments of ``edda_outbox.OutboxRelayer``."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class AppSettings:
     """What an app was configured with (see :class:`edda.EddaApp` for each option's meaning).
 
@@ -27,6 +69,7 @@ class AppSettings:
     db_url: str | None = None
     outbox_enabled: bool = False
     broker_url: str | None = None
+    outbox_options: OutboxOptions = field(default_factory=OutboxOptions)
     default_retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     message_retention_days: float = 7
     use_listen_notify: bool | None = None
@@ -35,6 +78,7 @@ class AppSettings:
     auto_migrate: bool = True
     lease_timeout_seconds: float = 30.0
     recovery_interval: float = 1.0
+    run_workflows: bool = True
     storage_options: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
@@ -57,6 +101,13 @@ class AppSettings:
             raise ConfigurationError(
                 f"max_workflows_per_batch must be a positive int, 'auto' or 'auto:cpu', got {batch!r}"
             )
+        if not isinstance(self.outbox_options, OutboxOptions):
+            raise ConfigurationError(
+                f"outbox_options must be an edda.outbox.OutboxOptions, got {type(self.outbox_options).__name__}: "
+                "EddaApp(outbox_enabled=True, outbox_options=OutboxOptions(backoff_max=60))"
+            )
+        if not isinstance(self.run_workflows, bool):
+            raise ConfigurationError(f"run_workflows must be True or False, got {self.run_workflows!r}")
         positive = [
             ("lease_timeout_seconds", self.lease_timeout_seconds),
             ("recovery_interval", self.recovery_interval),

@@ -126,7 +126,11 @@ class Worker:
     # -- lifecycle ----------------------------------------------------------------------------------------------
 
     async def start(self) -> None:
-        """Register with the storage and start the background loops."""
+        """Register with the storage and start the background loops (a client's worker, ``run_workflows=False``,
+        stays stopped: it only announces wake-ups to the other processes)."""
+        if not self.settings.run_workflows:
+            self.stopped = True
+            return
         if getattr(self.storage.capabilities, "single_process_takeover", False):
             # Only one process may use this database, so leases held by anyone else belong to a dead process.
             released = await self.storage.release_foreign_leases(worker_id=self.worker_id)
@@ -165,6 +169,8 @@ class Worker:
                 logger.exception("Releasing instance %s at shutdown failed", run.instance_id)
         self.runs.clear()
         self.tasks.clear()
+        if not self.settings.run_workflows:
+            return  # a client never registered
         try:
             await self.storage.unregister_worker(self.worker_id)
         except Exception:
@@ -247,7 +253,10 @@ class Worker:
 
     async def resume(self, instance_id: str) -> bool:
         """Claim and run ``instance_id`` here now, unless it is finished, running here, or held by a live worker.
-        Returns whether it was started."""
+        Returns whether it was started. A client's worker starts nothing: it tells the other processes."""
+        if not self.settings.run_workflows:
+            self._announce((instance_id,))
+            return False
         return await self._claim_and_start(instance_id) == _STARTED
 
     async def _claim_and_start(self, instance_id: str, *, announce_release: bool = False) -> str:

@@ -17,6 +17,8 @@ Hierarchy::
         ├── NonDeterminismError           workflow code no longer matches its recorded history
         ├── WorkflowNotFoundError         unknown instance id or workflow name (also a LookupError)
         ├── WorkflowStateError            operation not allowed in the instance's state (e.g. cancel a finished one)
+        ├── OutboxEventNotFoundError      unknown outbox event id (also a LookupError)
+        ├── OutboxStateError              re-send/skip not allowed in the outbox event's status
         ├── WorkflowFailedError           wait_for_result() on a failed instance
         ├── WorkflowCancelledException    raised inside a cancelled workflow; wait_for_result() on a cancelled one
         ├── LeaseLostError                another worker owns the instance now; this worker's write was fenced off
@@ -37,6 +39,8 @@ __all__ = [
     "EventTimeoutError",
     "InvalidInputError",
     "LeaseLostError",
+    "OutboxEventNotFoundError",
+    "OutboxStateError",
     "NonDeterminismError",
     "PayloadTooLargeError",
     "RetryExhaustedError",
@@ -155,6 +159,24 @@ class WorkflowStateError(EddaError):
     def __init__(self, message: str, *, instance_id: str, status: str) -> None:
         super().__init__(message)
         self.instance_id = instance_id
+        self.status = status
+
+
+class OutboxEventNotFoundError(EddaError, LookupError):
+    """No outbox event has the given id."""
+
+
+class OutboxStateError(EddaError):
+    """The outbox event's status does not allow the operation (re-send a published event, skip a skipped one).
+
+    Attributes:
+        event_id: the event.
+        status: its current status.
+    """
+
+    def __init__(self, message: str, *, event_id: str, status: str) -> None:
+        super().__init__(message)
+        self.event_id = event_id
         self.status = status
 
 

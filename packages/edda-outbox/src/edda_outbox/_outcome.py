@@ -1,9 +1,13 @@
 """What a delivery attempt means for the event: published, try again later, or give up now.
 
 - 2xx: published.
-- 408, 429, 5xx, connection failures and timeouts: transient; retried with backoff (``Retry-After`` honoured).
-- every other status (3xx, 4xx): permanent; the receiver rejected this event and will reject it again, so it is
-  recorded as failed at once instead of being retried into the same answer.
+- 400, 413, 415, 422 and 3xx: permanent: the receiver rejected this event itself (malformed, too large, a media
+  type it does not take, a redirect the relayer will not follow) and will reject it again, so it is recorded as
+  failed at once. A failed event holds back the later events of its instance until an operator re-sends or skips
+  it (``EddaApp.resend_outbox_event`` / ``skip_outbox_event``).
+- everything else (404, 401/403, 408, 409, 429, 5xx, connection failures, timeouts): transient: a broker that is
+  being deployed, restarted or reconfigured answers these for a while; retried with backoff (``Retry-After``
+  honoured).
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ import httpx
 
 __all__ = ["Outcome", "classify_error", "classify_response"]
 
-_TRANSIENT_STATUSES = frozenset({408, 429})
+_PERMANENT_STATUSES = frozenset({400, 413, 415, 422})
 
 
 @dataclass(frozen=True)
@@ -40,11 +44,12 @@ def classify_response(response: httpx.Response, *, now: datetime | None = None) 
         return Outcome("published")
     detail = response.text[:200].strip()
     error = f"HTTP {status} {response.reason_phrase}" + (f": {detail}" if detail else "")
-    if status in _TRANSIENT_STATUSES or status >= 500:
-        return Outcome("retry", error, _retry_after(response.headers.get("retry-after"), now))
     if 300 <= status < 400:
         error += f" (redirect to {response.headers.get('location', '?')}; point broker_url at the final address)"
-    return Outcome("failed", error)
+        return Outcome("failed", error)
+    if status in _PERMANENT_STATUSES:
+        return Outcome("failed", error)
+    return Outcome("retry", error, _retry_after(response.headers.get("retry-after"), now))
 
 
 def classify_error(exc: BaseException) -> Outcome:

@@ -7,7 +7,10 @@ coordinate. A batch therefore holds at most one event per instance and is sent c
 
 Delivery is at-least-once: an attempt that timed out may have been processed by the receiver, and is sent again with
 the same CloudEvent ``id``. Nothing is ever dropped silently: an event ends ``published``, ``failed`` (rejected by
-the receiver, or out of retries: ``last_error`` says why) or ``expired`` (older than ``max_age_hours``).
+the receiver, or out of the retries a user limited with ``max_retries``: ``last_error`` says why; it then holds back
+its instance's later events until it is re-sent or skipped), ``expired`` (older than ``max_age_hours``) or
+``skipped`` (by an operator). By default a transient failure is retried until it succeeds, with exponential backoff
+capped at ``backoff_max`` and jittered so that relayers do not retry in step.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import random
 import uuid
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,6 +35,23 @@ __all__ = ["OutboxRelayer"]
 logger = logging.getLogger("edda.outbox")
 
 
+def _check_seconds(**values: float) -> None:
+    for name, value in values.items():
+        if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
+            raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
+
+
+def _check_counts(max_retries: int | None, batch_size: int, max_age_hours: float | None) -> None:
+    if max_retries is not None and (
+        not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0
+    ):
+        raise ValueError(f"max_retries must be an int >= 0 or None (retry until published), got {max_retries!r}")
+    if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
+    if max_age_hours is not None and (not isinstance(max_age_hours, int | float) or max_age_hours <= 0):
+        raise ValueError(f"max_age_hours must be a positive number or None, got {max_age_hours!r}")
+
+
 class OutboxRelayer:
     """Publishes the transactional outbox's events to ``broker_url`` as CloudEvents.
 
@@ -42,7 +63,7 @@ class OutboxRelayer:
         broker_url: where events are POSTed (a Knative broker, an Edda app, any CloudEvents HTTP receiver).
         poll_interval: seconds between looks at the outbox when nothing wakes the relayer.
         max_retries: retries after the first attempt before a transiently failing event is marked ``failed``
-            (so ``max_retries + 1`` attempts in all).
+            (so ``max_retries + 1`` attempts in all); ``None`` (default): retry until it is published.
         batch_size: events claimed (and sent concurrently) per pass.
         max_age_hours: events older than this are marked ``expired`` instead of sent (``None``: no limit).
         wake_event: an ``asyncio.Event`` set when outbox rows were committed (the app sets it right after the
@@ -50,10 +71,15 @@ class OutboxRelayer:
         worker_id: this relayer's claim owner id (default: a unique id).
         claim_seconds: how long a claim protects an event from other relayers; must exceed ``timeout``.
         backoff_base: seconds before the first retry; doubled for each further attempt.
-        backoff_max: the longest wait between attempts.
+        backoff_max: the longest wait between attempts (each wait is drawn between half and all of the doubled
+            delay, so relayers that failed together do not retry together).
         timeout: seconds per HTTP request (connect, send and answer).
         client: an ``httpx.AsyncClient`` to send with (auth, proxies, TLS); the relayer does not close it.
         clock: time source (tests).
+
+    Attributes:
+        counts: outcomes recorded by this relayer since it was made: ``published``, ``retried`` (transient
+            failures, each followed by a retry), ``failed`` and ``expired``; read them for metrics.
     """
 
     def __init__(
@@ -61,7 +87,7 @@ class OutboxRelayer:
         storage: Any,
         broker_url: str,
         poll_interval: float = 1.0,
-        max_retries: int = 3,
+        max_retries: int | None = None,
         batch_size: int = 10,
         max_age_hours: float | None = None,
         wake_event: asyncio.Event | None = None,
@@ -76,21 +102,14 @@ class OutboxRelayer:
     ) -> None:
         if not isinstance(broker_url, str) or not broker_url.startswith(("http://", "https://")):
             raise ValueError("broker_url must be an http:// or https:// URL (where events are POSTed)")
-        for name, value in (
-            ("poll_interval", poll_interval),
-            ("claim_seconds", claim_seconds),
-            ("backoff_base", backoff_base),
-            ("backoff_max", backoff_max),
-            ("timeout", timeout),
-        ):
-            if not isinstance(value, int | float) or isinstance(value, bool) or value <= 0:
-                raise ValueError(f"{name} must be a positive number of seconds, got {value!r}")
-        if not isinstance(max_retries, int) or isinstance(max_retries, bool) or max_retries < 0:
-            raise ValueError(f"max_retries must be an int >= 0, got {max_retries!r}")
-        if not isinstance(batch_size, int) or isinstance(batch_size, bool) or batch_size < 1:
-            raise ValueError(f"batch_size must be a positive int, got {batch_size!r}")
-        if max_age_hours is not None and (not isinstance(max_age_hours, int | float) or max_age_hours <= 0):
-            raise ValueError(f"max_age_hours must be a positive number or None, got {max_age_hours!r}")
+        _check_seconds(
+            poll_interval=poll_interval,
+            claim_seconds=claim_seconds,
+            backoff_base=backoff_base,
+            backoff_max=backoff_max,
+            timeout=timeout,
+        )
+        _check_counts(max_retries, batch_size, max_age_hours)
         if claim_seconds <= timeout:
             raise ValueError(
                 f"claim_seconds ({claim_seconds}) must exceed timeout ({timeout}): a claim must outlive the request, "
@@ -114,6 +133,8 @@ class OutboxRelayer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._next_due: datetime | None = None
+        self._jitter = random.Random()
+        self.counts: dict[str, int] = {"published": 0, "retried": 0, "failed": 0, "expired": 0}
 
     @property
     def running(self) -> bool:
@@ -227,10 +248,10 @@ class OutboxRelayer:
     async def _retry(self, event: OutboxEvent, outcome: Outcome) -> None:
         attempts = event.attempts + 1
         error = outcome.error or "transient failure"
-        if attempts > self.max_retries:
+        if self.max_retries is not None and attempts > self.max_retries:
             await self._finish(event, "failed", f"gave up after {attempts} attempts; last: {error}")
             return
-        delay = min(self.backoff_max, self.backoff_base * 2 ** (attempts - 1))
+        delay = self.delay_for(attempts)
         if outcome.retry_after is not None:
             delay = min(self.backoff_max, max(delay, outcome.retry_after))
         due = self._clock.now() + timedelta(seconds=delay)
@@ -240,9 +261,17 @@ class OutboxRelayer:
         if not held:
             logger.warning("Lost the claim of outbox event %s before recording a retry", event.event_id)
             return
-        logger.info("Outbox event %s: %s; attempt %d, next in %.2f s", event.event_id, error, attempts, delay)
+        self.counts["retried"] += 1
+        log = logger.info if attempts <= 3 else logger.debug  # an outage of hours must not flood the log
+        log("Outbox event %s: %s; attempt %d, next in %.2f s", event.event_id, error, attempts, delay)
         if self._next_due is None or due < self._next_due:
             self._next_due = due
+
+    def delay_for(self, attempts: int) -> float:
+        """Seconds before the next attempt after ``attempts`` failed ones: ``backoff_base`` doubled per attempt,
+        capped at ``backoff_max``, drawn between half and all of that."""
+        ceiling = min(self.backoff_max, self.backoff_base * 2 ** min(attempts - 1, 62))
+        return self._jitter.uniform(ceiling / 2, ceiling)
 
     async def _finish(self, event: OutboxEvent, status: str, error: str | None) -> None:
         held = await self.storage.finish_outbox(
@@ -250,5 +279,7 @@ class OutboxRelayer:
         )
         if not held:
             logger.warning("Lost the claim of outbox event %s before recording it %s", event.event_id, status)
-        elif status != "published":
+            return
+        self.counts[status] += 1
+        if status != "published":
             logger.warning("Outbox event %s (%s) is %s: %s", event.event_id, event.event_type, status, error)

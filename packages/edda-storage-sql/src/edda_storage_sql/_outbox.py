@@ -13,22 +13,41 @@ from datetime import datetime
 from functools import lru_cache
 from typing import Any
 
-from edda.storage.records import OutboxEvent
+from edda.storage.records import (
+    BLOCKING_OUTBOX_STATUSES,
+    RESENDABLE_OUTBOX_STATUSES,
+    SKIPPABLE_OUTBOX_STATUSES,
+    OutboxEvent,
+)
 from edda_storage_sql._dialects import Dialect
 from edda_storage_sql._rows import OUTBOX_COLUMNS, outbox_from_row
 from edda_storage_sql._sql import Execute, Op, Query, Sql, Statement
 
-__all__ = ["claim_outbox", "finish_outbox", "list_outbox", "retry_outbox"]
+__all__ = [
+    "claim_outbox",
+    "finish_outbox",
+    "get_outbox_event",
+    "list_outbox",
+    "resend_outbox",
+    "retry_outbox",
+    "skip_outbox",
+]
 
 Steps = Generator[Statement, Any, Any]
 
 _OUTBOX_ALL = Sql(f"SELECT {OUTBOX_COLUMNS} FROM edda_outbox ORDER BY seq LIMIT :limit")
 _OUTBOX_BY_STATUS = Sql(f"SELECT {OUTBOX_COLUMNS} FROM edda_outbox WHERE status = :status ORDER BY seq LIMIT :limit")
+
+
+def _in(statuses: frozenset[str]) -> str:
+    return "(" + ", ".join(f"'{s}'" for s in sorted(statuses)) + ")"
+
+
 _CLAIMABLE = (
     "o.status = 'pending' AND (o.next_attempt_at IS NULL OR o.next_attempt_at <= :now) "
     "AND (o.claimed_by IS NULL OR o.claim_expires_at IS NULL OR o.claim_expires_at <= :now) "
     "AND (o.instance_id IS NULL OR NOT EXISTS (SELECT 1 FROM edda_outbox p WHERE p.instance_id = o.instance_id "
-    "AND p.status = 'pending' AND p.seq < o.seq))"
+    f"AND p.status IN {_in(BLOCKING_OUTBOX_STATUSES)} AND p.seq < o.seq))"
 )
 _CLAIM_SET = "claimed_by = :worker_id, claim_expires_at = :claim_expires_at"
 # The first row with the event id (a derived table, because MySQL cannot read the table it updates in a subquery).
@@ -43,6 +62,14 @@ _FINISH = Sql(
 _RETRY = Sql(
     "UPDATE edda_outbox SET attempts = attempts + 1, last_error = :error, claimed_by = NULL, claim_expires_at = NULL, "
     f"next_attempt_at = :next_attempt_at WHERE {_HELD}"
+)
+_RESEND = Sql(
+    "UPDATE edda_outbox SET status = 'pending', attempts = 0, next_attempt_at = NULL, claimed_by = NULL, "
+    f"claim_expires_at = NULL WHERE {_FIRST_WITH_ID} AND status IN {_in(RESENDABLE_OUTBOX_STATUSES)}"
+)
+_SKIP = Sql(
+    "UPDATE edda_outbox SET status = 'skipped', claimed_by = NULL, claim_expires_at = NULL "
+    f"WHERE {_FIRST_WITH_ID} AND status IN {_in(SKIPPABLE_OUTBOX_STATUSES)}"
 )
 _SELECT_CLAIMABLE = Sql(
     f"SELECT {', '.join('o.' + c.strip() for c in OUTBOX_COLUMNS.split(','))} FROM edda_outbox o WHERE {_CLAIMABLE} "
@@ -60,6 +87,19 @@ def list_outbox(d: Dialect, status: str | None, limit: int) -> Op[list[OutboxEve
     def steps() -> Steps:
         rows = yield Query(sql, params)
         return [outbox_from_row(r, d) for r in rows]
+
+    return Op(steps(), autocommit=True)
+
+
+_OUTBOX_EVENT = Sql(f"SELECT {OUTBOX_COLUMNS} FROM edda_outbox WHERE event_id = :event_id ORDER BY seq LIMIT 1")
+
+
+def get_outbox_event(d: Dialect, event_id: str) -> Op[OutboxEvent | None]:
+    """``get_outbox_event``: the first event written with ``event_id``, or None."""
+
+    def steps() -> Steps:
+        rows = yield Query(_OUTBOX_EVENT, {"event_id": event_id})
+        return outbox_from_row(rows[0], d) if rows else None
 
     return Op(steps(), autocommit=True)
 
@@ -149,5 +189,23 @@ def retry_outbox(d: Dialect, event_id: str, worker_id: str, error: str, next_att
 
     def steps() -> Steps:
         return bool((yield Execute(_RETRY, params)))
+
+    return Op(steps(), autocommit=True)
+
+
+def resend_outbox(event_id: str) -> Op[bool]:
+    """``resend_outbox``: a failed, expired or skipped event becomes pending again; False if none such."""
+
+    def steps() -> Steps:
+        return bool((yield Execute(_RESEND, {"event_id": event_id})))
+
+    return Op(steps(), autocommit=True)
+
+
+def skip_outbox(event_id: str) -> Op[bool]:
+    """``skip_outbox``: a pending or failed event becomes skipped; False if none such."""
+
+    def steps() -> Steps:
+        return bool((yield Execute(_SKIP, {"event_id": event_id})))
 
     return Op(steps(), autocommit=True)

@@ -373,6 +373,10 @@ class SQLAlchemyStorage:
         """Outbox events in ``seq`` (commit) order, optionally only those with ``status``."""
         return await self._executor.read(lambda: _outbox.list_outbox(self._dialect, status, limit))
 
+    async def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
+        """The outbox event ``event_id`` (the first written with that id), or ``None``."""
+        return await self._executor.read(lambda: _outbox.get_outbox_event(self._dialect, event_id))
+
     async def claim_outbox(
         self, *, worker_id: str, now: datetime, claim_expires_at: datetime, limit: int
     ) -> list[OutboxEvent]:
@@ -394,3 +398,11 @@ class SQLAlchemyStorage:
         return await self._executor.write(
             lambda: _outbox.retry_outbox(self._dialect, event_id, worker_id, error, next_attempt_at)
         )
+
+    async def resend_outbox(self, event_id: str, *, now: datetime) -> bool:
+        """Make a failed, expired or skipped event pending again (attempts reset); False if there is none such."""
+        return await self._executor.write(lambda: _outbox.resend_outbox(event_id))
+
+    async def skip_outbox(self, event_id: str, *, now: datetime) -> bool:
+        """Mark a pending or failed event skipped, so its instance's later events go out; False if none such."""
+        return await self._executor.write(lambda: _outbox.skip_outbox(event_id))

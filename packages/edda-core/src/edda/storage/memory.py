@@ -21,7 +21,10 @@ from edda.exceptions import ChannelModeConflictError, LeaseLostError, PayloadToo
 from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ACTIVE_STATUSES,
+    BLOCKING_OUTBOX_STATUSES,
     FINISHED_STATUSES,
+    RESENDABLE_OUTBOX_STATUSES,
+    SKIPPABLE_OUTBOX_STATUSES,
     WAITING_STATUSES,
     ChannelMessageRecord,
     Fence,
@@ -605,6 +608,12 @@ class InMemoryStorage:
         events = [e for e in self._outbox if status is None or e.status == status][:limit]
         return [replace(e, data=_thaw(e.data)) for e in events]
 
+    async def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
+        for event in self._outbox:
+            if event.event_id == event_id:
+                return replace(event, data=_thaw(event.data))
+        return None
+
     async def claim_outbox(
         self, *, worker_id: str, now: datetime, claim_expires_at: datetime, limit: int
     ) -> list[OutboxEvent]:
@@ -613,12 +622,14 @@ class InMemoryStorage:
         for i, event in enumerate(self._outbox):
             if len(claimed) >= limit:
                 break
-            if event.status != "pending":
+            if event.status not in BLOCKING_OUTBOX_STATUSES:
                 continue
             key = event.instance_id if event.instance_id is not None else f"#{event.event_id}"
             if key in heads:
-                continue  # an older pending event of this instance goes first
+                continue  # an older pending (or failed) event of this instance goes first
             heads.add(key)
+            if event.status != "pending":
+                continue
             if event.next_attempt_at is not None and event.next_attempt_at > now:
                 continue
             if event.claimed_by is not None and event.claim_expires_at is not None and event.claim_expires_at > now:
@@ -668,6 +679,22 @@ class InMemoryStorage:
             next_attempt_at=next_attempt_at,
         )
         return True
+
+    async def resend_outbox(self, event_id: str, *, now: datetime) -> bool:
+        return self._set_outbox_status(event_id, RESENDABLE_OUTBOX_STATUSES, "pending")
+
+    async def skip_outbox(self, event_id: str, *, now: datetime) -> bool:
+        return self._set_outbox_status(event_id, SKIPPABLE_OUTBOX_STATUSES, "skipped")
+
+    def _set_outbox_status(self, event_id: str, allowed: frozenset[str], status: str) -> bool:
+        for i, event in enumerate(self._outbox):
+            if event.event_id == event_id:
+                if event.status not in allowed:
+                    return False
+                reset = {"attempts": 0, "next_attempt_at": None} if status == "pending" else {}
+                self._outbox[i] = replace(event, status=status, claimed_by=None, claim_expires_at=None, **reset)
+                return True
+        return False
 
     # -- helpers ------------------------------------------------------------------------------------------------
 

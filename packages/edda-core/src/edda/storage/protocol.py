@@ -224,14 +224,19 @@ class OutboxStore(Protocol):
         """Outbox events in ``seq`` order, optionally only those with ``status``."""
         ...
 
+    async def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
+        """The outbox event ``event_id`` (the first one written with that id), or ``None``."""
+        ...
+
     async def claim_outbox(
         self, *, worker_id: str, now: datetime, claim_expires_at: datetime, limit: int
     ) -> list[OutboxEvent]:
         """Claim up to ``limit`` pending events to send, in ``seq`` order.
 
         An event is claimable when it is pending, due (``next_attempt_at`` unset or past), not claimed by a live
-        claim (``claim_expires_at`` in the future), and the oldest pending event of its instance, so events of one
-        instance are sent in order and one stuck event holds back the later ones of the same instance only.
+        claim (``claim_expires_at`` in the future), and no earlier event of its instance is pending or ``failed``
+        (``BLOCKING_OUTBOX_STATUSES``), so events of one instance are sent in order, and one stuck or failed event
+        holds back the later ones of the same instance only (a failed one until it is re-sent or skipped).
         Concurrent claimers never get the same event.
         """
         ...
@@ -246,6 +251,18 @@ class OutboxStore(Protocol):
     async def retry_outbox(self, event_id: str, *, worker_id: str, error: str, next_attempt_at: datetime) -> bool:
         """A send failed transiently: count the attempt, record ``error``, release the claim and make the event due
         again at ``next_attempt_at``. Returns False if ``worker_id`` no longer holds it."""
+        ...
+
+    async def resend_outbox(self, event_id: str, *, now: datetime) -> bool:
+        """Make a ``failed``, ``expired`` or ``skipped`` event pending again, due at once, with its attempt count
+        reset (``last_error`` is kept until the next attempt). Returns False (and changes nothing) if there is no
+        such event or it is in another status (``RESENDABLE_OUTBOX_STATUSES``)."""
+        ...
+
+    async def skip_outbox(self, event_id: str, *, now: datetime) -> bool:
+        """Give up on a ``pending`` or ``failed`` event: it becomes ``skipped`` and no longer holds back the later
+        events of its instance; a relayer sending it at that moment cannot record its outcome. Returns False (and
+        changes nothing) if there is no such event or it is in another status (``SKIPPABLE_OUTBOX_STATUSES``)."""
         ...
 
 

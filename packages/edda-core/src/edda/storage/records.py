@@ -18,7 +18,10 @@ from typing import Any, Final, TypedDict
 
 __all__ = [
     "ACTIVE_STATUSES",
+    "BLOCKING_OUTBOX_STATUSES",
     "FINISHED_STATUSES",
+    "RESENDABLE_OUTBOX_STATUSES",
+    "SKIPPABLE_OUTBOX_STATUSES",
     "UNSET",
     "WAITING_STATUSES",
     "ErrorInfo",
@@ -87,6 +90,14 @@ class OutboxStatus(StrEnum):
     PUBLISHED = "published"
     FAILED = "failed"
     EXPIRED = "expired"
+    SKIPPED = "skipped"
+
+
+# A pending or failed event holds back the later events of its instance (order per instance); a failed one until it
+# is re-sent or skipped. Expired (older than the relayer's max_age_hours, by the user's choice) and skipped do not.
+BLOCKING_OUTBOX_STATUSES = frozenset({OutboxStatus.PENDING, OutboxStatus.FAILED})
+RESENDABLE_OUTBOX_STATUSES = frozenset({OutboxStatus.FAILED, OutboxStatus.EXPIRED, OutboxStatus.SKIPPED})
+SKIPPABLE_OUTBOX_STATUSES = frozenset({OutboxStatus.PENDING, OutboxStatus.FAILED})
 
 
 class WaitInfo(TypedDict, total=False):

@@ -87,3 +87,49 @@ class OutboxStoreConformance:
         )
         ids = [e.event_id for batch in batches for e in batch]
         assert len(ids) == len(set(ids)) == 20
+
+    # -- failed events hold back their instance; re-send and skip -----------------------------------------------
+
+    async def _fail_head(self, storage: Any, event_id: str) -> None:
+        [event] = await storage.claim_outbox(worker_id="r1", now=T0, claim_expires_at=T0 + timedelta(30), limit=1)
+        assert event.event_id == event_id
+        assert await storage.finish_outbox(event_id, worker_id="r1", status="failed", now=T0, error="400 rejected")
+
+    async def test_a_failed_event_holds_back_its_instance_only(self, storage: Any) -> None:
+        await self._outbox_of(storage, {"a": 2})
+        await self._fail_head(storage, "a-e0")
+        await self._outbox_of(storage, {"b": 1})
+        claimed = await storage.claim_outbox(worker_id="r2", now=T0, claim_expires_at=T0 + timedelta(30), limit=10)
+        assert [e.event_id for e in claimed] == ["b-e0"]  # a-e1 waits behind the failed a-e0
+
+    async def test_resend_makes_a_failed_event_pending_and_first_again(self, storage: Any) -> None:
+        await self._outbox_of(storage, {"a": 2})
+        await self._fail_head(storage, "a-e0")
+        assert await storage.resend_outbox("a-e0", now=T0) is True
+        [pending_head, pending_next] = await storage.list_outbox(status="pending")
+        assert (pending_head.event_id, pending_head.attempts, pending_head.next_attempt_at) == ("a-e0", 0, None)
+        assert pending_next.event_id == "a-e1"
+        claimed = await storage.claim_outbox(worker_id="r2", now=T0, claim_expires_at=T0 + timedelta(30), limit=10)
+        assert [e.event_id for e in claimed] == ["a-e0"]
+        assert await storage.resend_outbox("a-e0", now=T0) is False  # pending already
+        assert await storage.resend_outbox("no-such-event", now=T0) is False
+
+    async def test_skip_lets_the_later_events_of_the_instance_go(self, storage: Any) -> None:
+        await self._outbox_of(storage, {"a": 2})
+        await self._fail_head(storage, "a-e0")
+        assert await storage.skip_outbox("a-e0", now=T0) is True
+        assert [e.event_id for e in await storage.list_outbox(status="skipped")] == ["a-e0"]
+        claimed = await storage.claim_outbox(worker_id="r2", now=T0, claim_expires_at=T0 + timedelta(30), limit=10)
+        assert [e.event_id for e in claimed] == ["a-e1"]
+        assert await storage.finish_outbox("a-e1", worker_id="r2", status="published", now=T0) is True
+        assert await storage.skip_outbox("a-e1", now=T0) is False  # published: nothing to skip
+        assert await storage.skip_outbox("no-such-event", now=T0) is False
+        assert await storage.resend_outbox("a-e0", now=T0) is True  # a skipped event can still be re-sent
+        assert [e.event_id for e in await storage.list_outbox(status="pending")] == ["a-e0"]
+
+    async def test_skipping_an_event_in_flight_fences_off_its_sender(self, storage: Any) -> None:
+        await self._outbox_of(storage, {"a": 1})
+        [event] = await storage.claim_outbox(worker_id="r1", now=T0, claim_expires_at=T0 + timedelta(30), limit=1)
+        assert await storage.skip_outbox(event.event_id, now=T0) is True
+        assert await storage.finish_outbox(event.event_id, worker_id="r1", status="published", now=T0) is False
+        assert [e.status for e in await storage.list_outbox()] == ["skipped"]
