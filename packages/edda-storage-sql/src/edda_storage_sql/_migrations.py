@@ -124,13 +124,15 @@ def split_statements(script: str) -> list[str]:
 def _not_ready(target: DatabaseTarget, dialect: str, pending: list[Migration]) -> ConfigurationError:
     folder = migrations_dir(dialect)
     versions = ", ".join(m.version for m in pending)
-    return ConfigurationError(
+    error = ConfigurationError(
         f"The {target.describe()} does not have the Edda schema: migration(s) {versions} are not applied, and "
         f"auto_migrate=False. Apply the dbmate-compatible files in {folder} first, for example "
         f"`dbmate --no-dump-schema --migrations-dir '{folder}' up` with DATABASE_URL set, or run their "
         f"'-- migrate:up' sections with your SQL client and insert each version into schema_migrations(version). "
         f"Or pass auto_migrate=True to let initialize() apply them."
     )
+    error.pending_migrations = tuple(m.version for m in pending)  # type: ignore[attr-defined]  # for `edda migrate`
+    return error
 
 
 def _log_applied(target: DatabaseTarget, migration: Migration) -> None:
