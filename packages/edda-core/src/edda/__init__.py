@@ -35,6 +35,7 @@ from edda._context import WorkflowContext
 from edda._events import EventMetadata, ReceivedEvent, send_event, wait_event
 from edda._outbox import send_event_transactional
 from edda._run import RecurException
+from edda._settings import OutboxOptions
 from edda._waits import ReceiveTimeoutError, sleep, sleep_until, wait_timer, wait_until
 from edda._workflow import Workflow, get_all_workflows, saga, workflow
 from edda.clock import Clock, IdSource
@@ -137,6 +138,7 @@ __all__ = [
     "on_failure",
     "register_compensation",
     "send_event_transactional",
+    "OutboxOptions",
     "workflow",
 ]
 
