@@ -9,8 +9,6 @@ and says which. Shell and other non-Python blocks are ``recorded`` (listed in th
 from __future__ import annotations
 
 _RUN = "run"
-_MCP = "pending: needs package edda-mcp (EddaMCPServer, the Model Context Protocol server; issue 12/13)"
-_MCP_SDK = "pending: needs package edda-mcp and the mcp SDK (server prompts; issue 12/13)"
 _PROTOBUF = ("google.protobuf",)
 
 
@@ -130,7 +128,7 @@ EXAMPLES: dict[str, dict[str, object]] = {
     "003_14_deliver_notifications": _run("elided"),
     "003_15_transaction": _run("elided"),
     "003_49_edda_app": _run("elided"),
-    # --- not in this workspace yet
-    "001_36_process_payment": {"harness": "none", "status": _MCP},
-    "001_37_analyze_workflow": {"harness": "none", "status": _MCP_SDK},
+    # --- MCP: durable tools and prompts (harnesses/mcp.py)
+    "001_36_process_payment": _run("mcp"),
+    "001_37_analyze_workflow": _run("mcp"),
 }
