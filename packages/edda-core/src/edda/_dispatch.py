@@ -14,6 +14,7 @@ from typing import Any
 from edda._client import Client
 from edda._cloudevent import CloudEvent
 from edda._events import cloudevent_parts
+from edda._hookcall import call_hook, hooks_of
 from edda._workflow import Workflow, all_workflows
 from edda.serialization import to_storable
 from edda.storage.records import NewMessage
@@ -64,6 +65,10 @@ class EventDispatcher:
         for wf in all_workflows().values():
             if wf.event_handler and wf.name == core["type"]:
                 jobs.append(self._start_from_event(wf, data, core["id"]))
+        hooks = hooks_of(self._client)
+        if hooks is not None and jobs:  # each job's task first shows the event to the hooks (its trace context)
+            seen = CloudEvent(core | extensions, data)
+            jobs = [_after_hook(hooks, seen, job) for job in jobs]
         if wait:
             await asyncio.gather(*jobs)
             return
@@ -84,3 +89,8 @@ class EventDispatcher:
             await self._client.start_workflow(wf, kwargs)
         except Exception:
             logger.exception("Starting workflow %r from event %s failed", wf.name, event_id)
+
+
+async def _after_hook(hooks: Any, event: CloudEvent, job: Coroutine[Any, Any, None]) -> None:
+    await call_hook(hooks, "on_cloudevent_dispatch", event)
+    await job

@@ -17,9 +17,11 @@ from typing import Any
 from edda._compensation import call_compensation, pending_compensations
 from edda._context import WorkflowContext
 from edda._errors import error_info, rebuild_error
+from edda._hookcall import hooks_of, run_trace_context
 from edda._run import RecurSignal, RunHost, RunState, StorageFault, Suspend, TxScope, current_run, current_scope
 from edda._workflow import Workflow
 from edda.exceptions import LeaseLostError, NonDeterminismError, WorkflowCancelledException
+from edda.hooks import RunOutcome
 from edda.serialization import to_storable
 from edda.storage.records import (
     Fence,
@@ -55,6 +57,7 @@ class Engine:
         loaded: list[HistoryEvent] = (
             history if history is not None else await self.storage.get_history(record.instance_id)
         )
+        trace: dict[str, str] | None = None  # the instance's trace context (hooks), carried across ctx.recur()
         while True:
             fence = Fence(record.instance_id, self.worker_id, record.lease_epoch)
             run = RunState(
@@ -70,26 +73,46 @@ class Engine:
             self.host.started(run)
             ctx = WorkflowContext(run)
             token = current_run.set(run)
+            outcome = RunOutcome.INTERRUPTED
             try:
+                if self.host.has_hooks:
+                    trace = await self._begin_run(run, trace)
                 if record.status == InstanceStatus.COMPENSATING or record.cancel_requested:
                     await self._resume_compensation(run, ctx, record)
+                    outcome = RunOutcome.FINISHED
                     return
                 next_record = await self._run_body(wf, run, ctx, record)
+                outcome = next_record if isinstance(next_record, RunOutcome) else RunOutcome.RECURRED
             except LeaseLostError:
                 logger.warning(
                     "Instance %s was taken over by another worker; this worker stops running it.", record.instance_id
                 )
                 return
             finally:
+                if self.host.has_hooks:
+                    await self.host.hook("on_workflow_run_end", run.instance_id, wf.name, outcome)
                 current_run.reset(token)
                 run.cancel_timers()
-            if next_record is None:
+            if isinstance(next_record, RunOutcome):
                 return
             record, loaded = next_record, []
 
+    async def _begin_run(self, run: RunState, carried: dict[str, str] | None) -> dict[str, str] | None:
+        """Tell the hooks a run begins, with the instance's trace context; a new instance's first run (or a new
+        iteration) keeps that context in its history, committed with the run's first write."""
+        trace, note = await run_trace_context(
+            hooks_of(self.host), run.instance_id, run.workflow_name, run.history, carried
+        )
+        if note is not None:
+            run.pending.append(note)
+        await self.host.hook("on_workflow_run_start", run.instance_id, run.workflow_name, trace)
+        return trace
+
     async def _run_body(
         self, wf: Workflow, run: RunState, ctx: WorkflowContext, record: InstanceRecord
-    ) -> InstanceRecord | None:
+    ) -> InstanceRecord | RunOutcome:
+        """Run the workflow function; returns the record to run again (``ctx.recur()``), or how the run ended
+        (finished or suspended)."""
         kwargs: dict[str, Any] = {}
         try:
             kwargs = wf.load_input(record.input_data)
@@ -100,7 +123,7 @@ class Engine:
             output = to_storable(result, path=f"the return value of workflow {wf.name!r}")
         except Suspend:
             self.host.suspended(run.instance_id)
-            return None
+            return RunOutcome.SUSPENDED
         except RecurSignal as signal:
             # Parameters the call leaves out keep their current values (`await ctx.recur()` loops on the same input).
             new_input = wf.prepare_input(kwargs | signal.kwargs)
@@ -113,17 +136,17 @@ class Engine:
             return replace(record, iteration=iteration, input_data=new_input, status=InstanceStatus.RUNNING, wait=None)
         except WorkflowCancelledException:
             await self._compensate_and_finish(run, ctx, None, cancelled=True)
-            return None
+            return RunOutcome.FINISHED
         except NonDeterminismError as exc:
             # The code cannot be trusted to describe what to undo: fail without compensating, keep the history.
             logger.error("%s", exc)
             await self._finish(run, InstanceStatus.FAILED, _error_record(exc), exc)
-            return None
+            return RunOutcome.FINISHED
         except (LeaseLostError, StorageFault):
             raise
         except Exception as exc:
             await self._compensate_and_finish(run, ctx, exc, cancelled=False)
-            return None
+            return RunOutcome.FINISHED
         await run.flush(
             InstanceUpdate(
                 status=InstanceStatus.COMPLETED,
@@ -136,7 +159,7 @@ class Engine:
         )
         self.host.finished(run.instance_id)
         await self.host.hook("on_workflow_complete", run.instance_id, wf.name, result)
-        return None
+        return RunOutcome.FINISHED
 
     async def _resume_compensation(self, run: RunState, ctx: WorkflowContext, record: InstanceRecord) -> None:
         info = record.error or {}

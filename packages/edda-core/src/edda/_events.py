@@ -19,6 +19,7 @@ from typing import Any
 
 from edda._client import Client, current_client
 from edda._context import WorkflowContext
+from edda._hookcall import hooks_of, trace_extensions
 from edda._run import RunState, current_run, current_scope
 from edda._waits import message_payload, receive_step
 from edda.clock import SystemClock, UuidIdSource
@@ -124,6 +125,8 @@ async def wait_event(
         extensions=extensions,
     )
     run = ctx._run
+    if run.host.has_hooks and run.results.get(event.activity_id) is not event:  # received now, not replayed
+        await run.host.hook("on_cloudevent_received", run.instance_id, received)
     await run.host.hook("on_event_received", run.instance_id, event_type, data)
     return received
 
@@ -182,6 +185,9 @@ async def send_event(
     recording, the event sent again on replay has the same id and receivers can deduplicate it. Inside an activity
     it is a plain send, retried with the activity; prefer ``send_event_transactional`` there.
 
+    With hooks that give a trace context (``event_trace_context``, e.g. ``OpenTelemetryHooks``), the event carries
+    it as the ``traceparent``/``tracestate`` extension attributes, unless ``extensions`` sets them.
+
     Raises:
         urllib.error.URLError: the broker could not be reached or answered with an error status.
         ValueError: ``data`` cannot be stored as JSON or bytes.
@@ -193,6 +199,9 @@ async def send_event(
         app: Client | None = current_client()
     except RuntimeError:
         app = None
+    hooks = hooks_of(run.host) if run is not None else hooks_of(app)
+    if hooks is not None:  # inside an activity, or outside workflows: the trace context of the code sending it
+        extensions = await trace_extensions(hooks, None if run is None else run.instance_id, extensions)
     if app is None:
         event_id, now = UuidIdSource().new_id(), SystemClock().now()
         url = broker_url or DEFAULT_BROKER_URL
@@ -219,6 +228,8 @@ async def _send_event_step(
         return str(recorded.event_data["event_id"])
     await run.check_new_step(step_id, f"send_event {event_type!r}")
     host = run.host
+    if host.has_hooks:
+        extensions = await trace_extensions(hooks_of(host), run.instance_id, extensions)
     event_id = str(uuid.uuid5(_EVENT_ID_NAMESPACE, f"{run.instance_id}/{run.iteration}/{step_id}"))
     url = broker_url or host.broker_url
     await _deliver(

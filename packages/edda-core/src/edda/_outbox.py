@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from edda._context import WorkflowContext
+from edda._hookcall import hooks_of, trace_extensions
 from edda._run import current_scope
 from edda.serialization import to_storable
 from edda.storage.records import NewOutboxEvent
@@ -25,6 +26,9 @@ async def send_event_transactional(
 
     If the activity rolls back (it raises, or its commit fails), the event does not exist; once the activity
     commits, the outbox relayer (``edda-outbox``) delivers it. ``event_data`` is a dict, a pydantic model or bytes.
+    With hooks that give a trace context (``event_trace_context``), it is stored with the event's extension
+    attributes (``traceparent``, ``tracestate``) unless ``extensions`` sets them, so the relayer sends it however
+    much later, from whichever process.
 
     Returns:
         The event id (stable across delivery retries, so receivers can deduplicate).
@@ -44,7 +48,10 @@ async def send_event_transactional(
     data = to_storable(event_data, path="event_data")
     if isinstance(data, bytes) and content_type == "application/json":
         content_type = "application/octet-stream"
-    event_id = ctx._run.host.ids.new_id()
+    host = ctx._run.host
+    if host.has_hooks:  # the trace context of the activity writing it, kept with the event for the relayer
+        extensions = await trace_extensions(hooks_of(host), ctx._run.instance_id, extensions)
+    event_id = host.ids.new_id()
     scope.outbox.append(
         NewOutboxEvent(
             event_id=event_id,
@@ -55,7 +62,6 @@ async def send_event_transactional(
             extensions=dict(extensions or {}),
         )
     )
-    host = ctx._run.host
 
     async def announce() -> None:
         await host.hook("on_event_sent", event_type, event_source, data)
