@@ -280,8 +280,7 @@ class EddaApp(OutboxOperations):
             raise ValueError(f"instance_id must be a non-empty string of at most {_MAX_INSTANCE_ID} characters")
         lease = lock_timeout_seconds or workflow.lock_timeout_seconds
         now = self.clock.now()
-        # A client leaves the new instance claimable at once (its lease expires now) for the workers.
-        held = 0.0 if not self.settings.run_workflows else lease or self.settings.lease_timeout_seconds
+        held = (lease or self.settings.lease_timeout_seconds) if self.settings.run_workflows else 0.0  # client: free
         record, created = await self.storage.create_instance(
             NewInstance(
                 instance_id=instance_id,
@@ -320,8 +319,26 @@ class EddaApp(OutboxOperations):
         return found
 
     async def resume_workflow(self, instance_id: str) -> bool:
-        """Claim and run ``instance_id`` on this worker now, unless it is finished, running here, or held by a
-        live worker. Returns whether it was started."""
+        """Run ``instance_id`` now: claim it here (a client wakes the workers instead), unless it is finished,
+        running here or held by a live worker. Returns whether it started here. An instance that failed on
+        :class:`~edda.NonDeterminismError` is made runnable again first, history intact (``edda resume ID``).
+
+        Raises:
+            WorkflowNotFoundError: no such instance.
+            WorkflowStateError: it is completed, cancelled, or failed for another reason (final).
+        """
+        record = await self.storage.get_instance(instance_id)
+        if record is None:
+            raise WorkflowNotFoundError(f"No workflow instance {instance_id!r}")
+        if record.status in FINISHED_STATUSES:
+            diverged = (record.error or {}).get("error_type") == "NonDeterminismError"  # only a failure has one
+            if not diverged or not await self.storage.reopen_instance(instance_id, now=self.clock.now()):
+                raise WorkflowStateError(
+                    f"Workflow instance {instance_id!r} is {record.status}; only unfinished instances and those that "
+                    f"failed on NonDeterminismError can be resumed.",
+                    instance_id=instance_id,
+                    status=record.status,
+                )
         return await self.worker.resume(instance_id)
 
     # -- reading state ------------------------------------------------------------------------------------------

@@ -9,7 +9,7 @@ from typing import Any
 
 from edda._run import RecurSignal, RunState, TxScope, current_scope
 from edda._workflow import get_workflow
-from edda.exceptions import SessionUnavailableError
+from edda.exceptions import NonDeterminismError, SessionUnavailableError
 from edda.serialization import to_storable
 from edda.storage.records import HistoryEventType, NewHistoryEvent
 
@@ -131,6 +131,55 @@ class WorkflowContext:
         finally:
             current_scope.reset(token)
 
+    def patched(self, patch_id: str) -> bool:
+        """Whether this instance runs the code of change ``patch_id``: deploy changed workflow code without breaking
+        the instances in flight.
+
+        ``True`` for instances that reach this point under the new code (new instances, and old ones that had not
+        got this far), and the answer is recorded in history, so it stays ``True`` on every replay. ``False`` for
+        instances that passed this point before the change was deployed: they replay the old branch, as recorded::
+
+            if ctx.patched("charge-v2"):
+                await charge_with_tax(ctx, order)  # new instances
+            else:
+                await charge(ctx, order)  # instances that charged before the deploy
+
+        Once no instance needs the old branch (``edda replay`` shows none), delete it and write
+        ``ctx.deprecate_patch("charge-v2")`` in place of the ``if``; later, remove that line too.
+
+        Raises:
+            ValueError: ``patch_id`` is empty or not a string.
+        """
+        run = self._run
+        _check_patch_id(patch_id)
+        if patch_id in run.patches:
+            return True
+        if run.is_replaying:
+            return False  # this point was passed before the change: the old branch, as recorded
+        run.patches.add(patch_id)
+        marker = NewHistoryEvent(f"patch:{patch_id}", HistoryEventType.PATCH_APPLIED, {"patch_id": patch_id})
+        run.add_pending([marker], [], [])
+        return True
+
+    def deprecate_patch(self, patch_id: str) -> None:
+        """Mark the place of a ``ctx.patched(patch_id)`` whose old branch was deleted.
+
+        It records nothing and accepts instances with or without the patch's marker. An instance that passed this
+        point before the change and has not finished cannot run the new code: it fails with a
+        :class:`~edda.NonDeterminismError` that names the patch, instead of a confusing divergence later on.
+        """
+        run = self._run
+        _check_patch_id(patch_id)
+        if patch_id not in run.patches and run.is_replaying:
+            raise NonDeterminismError(
+                f"Workflow {run.workflow_name!r} instance {run.instance_id!r} took the old branch of patch "
+                f"{patch_id!r}, which this code no longer has (ctx.deprecate_patch). Deploy the code with "
+                f"`if ctx.patched({patch_id!r}): ... else: ...` until such instances have finished.",
+                position=len(run.consumed) + 1,
+                recorded=f"the code before patch {patch_id!r}",
+                requested=f"ctx.deprecate_patch({patch_id!r})",
+            )
+
     async def recur(self, *args: Any, **kwargs: Any) -> None:
         """Restart the workflow with fresh history and the same instance id (see the recurrence docs).
 
@@ -155,6 +204,11 @@ class WorkflowContext:
             raise TypeError(f"ctx.recur() got multiple values for {', '.join(sorted(overlap))}")
         merged.update(kwargs)
         raise RecurSignal(merged)
+
+
+def _check_patch_id(patch_id: object) -> None:
+    if not isinstance(patch_id, str) or not patch_id:
+        raise ValueError(f"a patch id is a non-empty string such as 'charge-v2', got {patch_id!r}")
 
 
 class ContextStorage:

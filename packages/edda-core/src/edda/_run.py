@@ -22,6 +22,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from edda._signals import RecurException, RecurSignal, ReplayReachedEnd, StorageFault, Suspend
 from edda.clock import Clock, IdSource
 from edda.exceptions import EddaError, NonDeterminismError, StorageUnavailableError
 from edda.retry import RetryPolicy
@@ -44,6 +45,7 @@ __all__ = [
     "STEP_EVENT_TYPES",
     "RecurException",
     "RecurSignal",
+    "ReplayReachedEnd",
     "RunHost",
     "RunState",
     "StorageFault",
@@ -72,25 +74,6 @@ STEP_EVENT_TYPES = frozenset(
     }
 )
 FLUSH_DELAY_SECONDS = 0.02
-
-
-class Suspend(BaseException):
-    """The workflow now waits (timer, event, message): its wait is committed and this run ends.
-
-    Nothing of the run stays in memory; a worker resumes the instance by replaying it when the wait is over.
-    A ``BaseException`` so that user code's ``except Exception`` cannot swallow it.
-    """
-
-
-class StorageFault(BaseException):
-    """A write of the engine failed at the storage level; the run stops and is retried from history.
-
-    A ``BaseException`` so that user code's ``except Exception`` cannot swallow it.
-    """
-
-    def __init__(self, cause: BaseException) -> None:
-        super().__init__(str(cause))
-        self.cause = cause
 
 
 @dataclass
@@ -164,17 +147,6 @@ class RunHost(Protocol):
         ...
 
 
-class RecurSignal(BaseException):
-    """Raised by ``ctx.recur()``: restart the workflow with fresh history and new input."""
-
-    def __init__(self, kwargs: dict[str, Any]) -> None:
-        super().__init__("workflow recurs")
-        self.kwargs = kwargs
-
-
-RecurException = RecurSignal  # the seed's name
-
-
 async def run_post_commit(callback: Callable[[], Any]) -> None:
     """Run a post-commit callback; its failure is logged, the commit stands."""
     try:
@@ -199,6 +171,8 @@ def describe_step(event: HistoryEvent) -> str:
 class RunState:
     """Bookkeeping of one run of one instance on this worker."""
 
+    dry_run = False  # the replayer's runs: a new step ends the run (ReplayReachedEnd) instead of executing
+
     def __init__(
         self,
         host: RunHost,
@@ -221,12 +195,15 @@ class RunState:
         self.steps: list[HistoryEvent] = []
         self.results: dict[str, HistoryEvent] = {}
         self.attempts: dict[str, list[HistoryEvent]] = {}
+        self.patches: set[str] = set()  # ids of the ctx.patched() markers recorded
         for event in history:
             if event.event_type in STEP_EVENT_TYPES:
                 self.steps.append(event)
                 self.results[event.activity_id] = event
             elif event.event_type == HistoryEventType.ACTIVITY_ATTEMPT_FAILED:
                 self.attempts.setdefault(event.activity_id, []).append(event)
+            elif event.event_type == HistoryEventType.PATCH_APPLIED:
+                self.patches.add(event.event_data["patch_id"])
         self.step_positions = {e.activity_id: i + 1 for i, e in enumerate(self.steps)}
         self.consumed: set[str] = set()
         self.called: set[str] = set()
@@ -272,14 +249,16 @@ class RunState:
 
     async def check_new_step(self, step_id: str, requested: str) -> None:
         """Raise if a new step is requested while recorded steps remain unconsumed (code and history diverged)."""
-        if not self.is_replaying:
-            return
-        for _ in range(3):  # let sibling tasks of an asyncio.gather reach their own (recorded) calls first
-            await asyncio.sleep(0)
-            if not self.is_replaying:
-                return
-        first = next(e for e in self.steps if e.activity_id not in self.consumed)
-        raise self._divergence(self.step_positions[first.activity_id], first, f"{requested} (id {step_id!r})")
+        if self.is_replaying:
+            for _ in range(3):  # let sibling tasks of an asyncio.gather reach their own (recorded) calls first
+                await asyncio.sleep(0)
+                if not self.is_replaying:
+                    break
+            else:
+                first = next(e for e in self.steps if e.activity_id not in self.consumed)
+                raise self._divergence(self.step_positions[first.activity_id], first, f"{requested} (id {step_id!r})")
+        if self.dry_run:
+            raise ReplayReachedEnd(step_id, requested)
 
     def check_all_consumed(self) -> None:
         if self.is_replaying:

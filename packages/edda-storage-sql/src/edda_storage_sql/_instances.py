@@ -31,6 +31,7 @@ __all__ = [
     "find_instances",
     "get_instance",
     "prepare_find",
+    "reopen_instance",
     "request_cancel",
 ]
 
@@ -50,6 +51,12 @@ _INSERT_INSTANCE_IF_ABSENT = Sql(_INSERT_INSTANCE_COLUMNS + " ON CONFLICT (insta
 _REQUEST_CANCEL = Sql(
     "UPDATE edda_instances SET cancel_requested = TRUE, updated_at = :now "
     f"WHERE instance_id = :instance_id AND status NOT IN {_FINISHED}"
+)
+
+_REOPEN = Sql(
+    "UPDATE edda_instances SET status = 'running', error = NULL, completed_at = NULL, owner_id = NULL, "
+    "lease_expires_at = NULL, wake_at = NULL, wait = NULL, updated_at = :now "
+    "WHERE instance_id = :instance_id AND status = 'failed'"
 )
 
 
@@ -130,6 +137,13 @@ def request_cancel(d: Dialect, instance_id: str, now: datetime) -> Op[InstanceRe
         return instance_from_row(rows[0], d) if rows else None
 
     return Op(steps())
+
+
+def reopen_instance(d: Dialect, instance_id: str, now: datetime) -> Op[bool]:
+    def steps() -> Steps:
+        return bool((yield Execute(_REOPEN, {"instance_id": instance_id, "now": d.ts_in(now)})))
+
+    return Op(steps(), autocommit=True)
 
 
 def prepare_find(d: Dialect, q: InstanceQuery) -> tuple[Sql, dict[str, Any]]:

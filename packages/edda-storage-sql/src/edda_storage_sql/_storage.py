@@ -243,6 +243,10 @@ class SQLAlchemyStorage:
         """Flag an unfinished instance for cancellation; returns the record after the change, or ``None``."""
         return await self._executor.write(lambda: _instances.request_cancel(self._dialect, instance_id, now))
 
+    async def reopen_instance(self, instance_id: str, *, now: datetime) -> bool:
+        """Make a ``failed`` instance runnable again (status ``running``, error cleared, no owner); False if none."""
+        return await self._executor.write(lambda: _instances.reopen_instance(self._dialect, instance_id, now))
+
     # -- history -----------------------------------------------------------------------------------------------------
 
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:

@@ -1,8 +1,8 @@
 """The ``edda`` command: operate workflows in any Edda database from a terminal or a CI job.
 
 Built-in subcommands (standard library only): ``list``, ``show``, ``history``, ``cancel``, ``resume``,
-``outbox list|resend|skip`` and ``migrate``. Installed packages add more through the ``edda.cli`` entry-point group
-(``edda viewer`` from edda-viewer): an entry point ``name = "module:configure"`` names a function
+``outbox list|resend|skip``, ``migrate`` and ``replay``. Installed packages add more through the ``edda.cli``
+entry-point group (``edda viewer`` from edda-viewer): an entry point ``name = "module:configure"`` names a function
 ``configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]`` that adds the subcommand's
 options to ``parser`` and returns its handler. A plugin is imported only when its subcommand runs, so a broken one
 never breaks ``edda --help`` or the other subcommands.
@@ -18,7 +18,8 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from edda.cli import _instances, _migrate, _outbox
+from edda import __version__
+from edda.cli import _instances, _migrate, _outbox, _replay
 from edda.cli._common import EXIT_FAILED, CliError, Handler
 from edda.cli._plugins import Plugin, find_plugins
 
@@ -32,11 +33,10 @@ def build_parser(plugins: dict[str, Plugin], chosen: str | None) -> argparse.Arg
         "and the schema. Every subcommand takes --db URL (or $EDDA_DB_URL).",
         epilog="Exit codes: 0 ok, 1 failed, 2 usage, 3 not found, 4 pending migrations.",
     )
-    from edda import __version__
 
     parser.add_argument("--version", action="version", version=f"edda {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_instances, _outbox, _migrate):
+    for module in (_instances, _outbox, _migrate, _replay):
         module.configure(subparsers)
     for name, plugin in sorted(plugins.items()):
         sub = subparsers.add_parser(

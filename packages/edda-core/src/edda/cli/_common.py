@@ -16,7 +16,14 @@ from datetime import datetime
 from enum import Enum
 from typing import Any, TextIO
 
+from edda._app import EddaApp
 from edda._settings import display_url
+from edda.exceptions import (
+    OutboxEventNotFoundError,
+    StorageNotFoundError,
+    StorageUnavailableError,
+    WorkflowNotFoundError,
+)
 
 __all__ = [
     "EXIT_FAILED",
@@ -72,8 +79,6 @@ def db_url_of(args: argparse.Namespace) -> str:
 @asynccontextmanager
 async def client_app(args: argparse.Namespace, *, migrate: bool = False) -> AsyncIterator[Any]:
     """An ``EddaApp`` in client mode on ``--db``: it runs no workflow and, unless ``migrate``, changes no schema."""
-    from edda import EddaApp, StorageNotFoundError, StorageUnavailableError
-
     url = db_url_of(args)
     app = EddaApp(service_name="edda-cli", db_url=url, run_workflows=False, auto_migrate=migrate)
     try:
@@ -93,8 +98,6 @@ def run_async(work: Awaitable[int]) -> int:
 
 
 async def _guarded(work: Awaitable[int]) -> int:
-    from edda import OutboxEventNotFoundError, WorkflowNotFoundError
-
     try:
         return await work
     except (WorkflowNotFoundError, OutboxEventNotFoundError) as exc:

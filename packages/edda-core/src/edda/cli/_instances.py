@@ -7,6 +7,7 @@ import json
 from datetime import datetime
 from typing import Any
 
+from edda._replay import HISTORY_FORMAT
 from edda.cli._common import (
     EXIT_FAILED,
     EXIT_OK,
@@ -19,10 +20,9 @@ from edda.cli._common import (
     run_async,
     to_jsonable,
 )
+from edda.exceptions import WorkflowNotFoundError, WorkflowStateError
 
-__all__ = ["HISTORY_FORMAT", "configure"]
-
-HISTORY_FORMAT = "edda.history/1"  # `edda history --json`: what `edda replay FILE` reads
+__all__ = ["configure"]
 
 
 def configure(subparsers: Any) -> None:
@@ -157,8 +157,6 @@ def _summary(data: Any) -> str:
 
 
 def _cancel(args: argparse.Namespace) -> int:
-    from edda import WorkflowStateError
-
     async def work() -> int:
         async with client_app(args) as app:
             try:
@@ -175,18 +173,18 @@ def _resume(args: argparse.Namespace) -> int:
     async def work() -> int:
         async with client_app(args) as app:
             record = await _record(app, args.instance_id)
-            if record.status in ("completed", "cancelled", "failed"):
-                raise CliError(f"instance {args.instance_id} is {record.status}: there is nothing to resume")
-            await app.resume_workflow(args.instance_id)
-        print(f"{args.instance_id} ({record.status}) is runnable: a worker that defines {record.workflow_name} runs it")
+            try:
+                await app.resume_workflow(args.instance_id)
+            except WorkflowStateError as exc:
+                raise CliError(str(exc), EXIT_FAILED) from None
+        again = " (it failed on NonDeterminismError: retried from its history)" if record.status == "failed" else ""
+        print(f"{args.instance_id} is runnable{again}: a worker that defines {record.workflow_name} runs it")
         return EXIT_OK
 
     return run_async(work())
 
 
 async def _record(app: Any, instance_id: str) -> Any:
-    from edda import WorkflowNotFoundError
-
     record = await app.get_instance(instance_id)
     if record is None:
         raise WorkflowNotFoundError(f"No workflow instance {instance_id!r}")

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from edda.cli._common import EXIT_OK, EXIT_PENDING_MIGRATIONS, add_db_option, client_app, print_json, run_async
+from edda.exceptions import ConfigurationError
 
 __all__ = ["configure"]
 
@@ -24,8 +25,6 @@ def configure(subparsers: Any) -> None:
 
 
 def _migrate(args: argparse.Namespace) -> int:
-    from edda import ConfigurationError
-
     async def work() -> int:
         pending: list[str] = []
         try:

@@ -15,6 +15,7 @@ from edda.cli._common import (
     print_table,
     run_async,
 )
+from edda.exceptions import OutboxStateError
 
 __all__ = ["configure"]
 
@@ -72,8 +73,6 @@ def _skip(args: argparse.Namespace) -> int:
 
 
 def _act(args: argparse.Namespace, method: str, outcome: str) -> int:
-    from edda import OutboxStateError
-
     async def work() -> int:
         async with client_app(args) as app:
             try:

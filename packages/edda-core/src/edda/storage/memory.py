@@ -236,6 +236,14 @@ class InMemoryStorage:
             row["updated_at"] = now
         return self._record(row)
 
+    async def reopen_instance(self, instance_id: str, *, now: datetime) -> bool:
+        row = self._instances.get(instance_id)
+        if row is None or row["status"] != "failed":
+            return False
+        row.update(status="running", error=_freeze(None), completed_at=None, owner_id=None, lease_expires_at=None)
+        row.update(wake_at=None, wait=_freeze(None), updated_at=now)
+        return True
+
     # -- history ------------------------------------------------------------------------------------------------
 
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:

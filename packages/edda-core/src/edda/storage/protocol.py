@@ -120,6 +120,12 @@ class InstanceStore(Protocol):
         it is finished), or ``None`` if it does not exist."""
         ...
 
+    async def reopen_instance(self, instance_id: str, *, now: datetime) -> bool:
+        """Make a ``failed`` instance runnable again: status ``running``, error, owner, lease and wait cleared; its
+        history is kept, so a worker replays it. Returns False (and changes nothing) unless it exists and is
+        ``failed``. Used to retry an instance that failed on ``NonDeterminismError`` once the code is fixed."""
+        ...
+
 
 class HistoryStore(Protocol):
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:

@@ -81,6 +81,7 @@ class HistoryEventType(StrEnum):
     CHANNEL_SUBSCRIBED = "ChannelSubscribed"
     CHANNEL_UNSUBSCRIBED = "ChannelUnsubscribed"
     EVENT_SENT = "EventSent"
+    PATCH_APPLIED = "PatchApplied"
 
 
 class OutboxStatus(StrEnum):

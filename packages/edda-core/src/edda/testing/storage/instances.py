@@ -12,7 +12,7 @@ from edda.storage.records import (
     InstanceQuery,
     InstanceUpdate,
 )
-from edda.testing.storage._helpers import OTHER, T0, WORKER, new_instance, step
+from edda.testing.storage._helpers import OTHER, T0, WORKER, completed, new_instance, step
 
 __all__ = ["InstanceStoreConformance"]
 
@@ -55,6 +55,27 @@ class InstanceStoreConformance:
         after = await storage.request_cancel("i-1", now=T0)
         assert after is not None and after.status == "completed" and after.cancel_requested is False
         assert await storage.request_cancel("missing", now=T0) is None
+
+    async def test_reopen_instance_makes_only_a_failed_instance_runnable(self, storage: Any) -> None:
+        await storage.create_instance(new_instance())
+        await storage.commit_step(step(history=(completed("a:1"),)))
+        error = {"error_type": "NonDeterminismError", "message": "diverged"}
+        failed_at = T0 + timedelta(seconds=1)
+        await storage.commit_step(
+            step(now=failed_at, update=InstanceUpdate(status="failed", error=error, completed_at=failed_at))
+        )
+        later = T0 + timedelta(seconds=2)
+        assert await storage.reopen_instance("i-1", now=later) is True
+        got = await storage.get_instance("i-1")
+        assert (got.status, got.error, got.completed_at, got.owner_id) == ("running", None, None, None)
+        assert got.updated_at == later
+        assert [e.activity_id for e in await storage.get_history("i-1")] == ["a:1"]  # the history is kept
+        claimed = await storage.claim_instance(
+            "i-1", worker_id=OTHER, now=later, lease_expires_at=later + timedelta(seconds=30)
+        )
+        assert claimed is not None and claimed.owner_id == OTHER
+        assert await storage.reopen_instance("i-1", now=later) is False  # running: nothing to reopen
+        assert await storage.reopen_instance("missing", now=later) is False
 
     # -- find_instances -----------------------------------------------------------------------------------------
 
