@@ -143,7 +143,7 @@ class EddaApp(OutboxOperations):
         self._storage = storage
         self._owns_storage = storage is None
         self._worker: Worker | None = None
-        self._events = EventDispatcher(self, self._spawn_background)
+        self._events = EventDispatcher(self)
 
     # -- options, as attributes (read-only views of the settings) -----------------------------------------------
 
@@ -208,6 +208,7 @@ class EddaApp(OutboxOperations):
             deliver_event=self.deliver_event,
         )
         await worker.start()
+        self._events.attach(worker)
         self._worker = worker
         if self.outbox_enabled:
             self._relayer = await start_relayer(
@@ -246,9 +247,6 @@ class EddaApp(OutboxOperations):
         _client.clear_current(self)
         if self._owns_storage and self._storage is not None:
             await self._storage.close()
-
-    def _spawn_background(self, job: Any) -> None:
-        self.worker.spawn_background(job)
 
     async def __aenter__(self) -> EddaApp:
         await self.initialize()
