@@ -39,9 +39,7 @@ def build_parser(plugins: dict[str, Plugin], chosen: str | None) -> argparse.Arg
     for module in (_instances, _outbox, _migrate, _replay):
         module.configure(subparsers)
     for name, plugin in sorted(plugins.items()):
-        sub = subparsers.add_parser(
-            name, help=f"{plugin.summary} (from {plugin.distribution})", add_help=name != chosen
-        )
+        sub = subparsers.add_parser(name, help=f"{plugin.summary} (from {plugin.distribution})")
         if name == chosen:
             sub.set_defaults(handler=plugin.load()(sub))
     return parser
