@@ -114,8 +114,9 @@ class ViewerData:
         return InstanceDetail(record, history, shown, self.workflow(record.workflow_name))
 
     def workflows(self) -> dict[str, Workflow]:
-        """The workflows registered in this process (imported with ``-m``, or defined by the embedding app)."""
-        return dict(sorted(get_all_workflows().items()))
+        """The workflows registered in this process (imported with ``-m``, or defined by the embedding app), without
+        Edda's internal ones (``edda.on_event.<type>`` runs ``on_event`` handlers: started by events, not by hand)."""
+        return {name: wf for name, wf in sorted(get_all_workflows().items()) if not name.startswith("edda.")}
 
     def workflow(self, name: str) -> Workflow | None:
         return get_all_workflows().get(name)
