@@ -170,7 +170,10 @@ def prepare_find(d: Dialect, q: InstanceQuery) -> tuple[Sql, dict[str, Any]]:
         conds.append("created_at <= :started_before")
         params["started_before"] = d.ts_in(q.started_before)
     if q.cursor is not None:
-        conds.append("(created_at < :cursor_at OR (created_at = :cursor_at AND instance_id < :cursor_id))")
+        if d.name == "postgresql":  # a row comparison is an index condition there (the OR form filters every row)
+            conds.append("(created_at, instance_id) < (:cursor_at, :cursor_id)")
+        else:
+            conds.append("(created_at < :cursor_at OR (created_at = :cursor_at AND instance_id < :cursor_id))")
         params["cursor_at"] = d.ts_in(q.cursor[0])
         params["cursor_id"] = q.cursor[1]
     for index, (path, value) in enumerate(q.input_filters):
