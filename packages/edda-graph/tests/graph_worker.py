@@ -13,11 +13,11 @@ import json
 import sys
 from dataclasses import dataclass, field
 
-from graph_standin import ask_llm  # next to this file (a script's folder is on sys.path)
 from pydantic_graph import BaseNode, End
 
 from edda import EddaApp, WorkflowContext, workflow
 from edda_graph import DurableGraph, DurableGraphContext
+from tests.integration.llm_standin import ask_llm
 
 LLM = sys.argv[3] if len(sys.argv) > 3 else ""  # the stand-in's base URL
 

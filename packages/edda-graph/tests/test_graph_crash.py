@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
 
-from .graph_standin import running_standin
+from tests.integration.llm_standin import running_standin
 
+ROOT = Path(__file__).resolve().parents[3]
 WORKER = Path(__file__).with_name("graph_worker.py")
 OUTLINE = "outline durability"
 DRAFT = "draft from [answer to outline durability]"
@@ -26,6 +28,7 @@ async def start_worker(db_url: str, instance_id: str, llm: str) -> asyncio.subpr
         llm,
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
+        env=os.environ | {"PYTHONPATH": str(ROOT)},  # the worker imports the stand-in's client from tests/
     )
 
 

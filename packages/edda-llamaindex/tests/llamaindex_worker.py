@@ -12,12 +12,12 @@ import asyncio
 import json
 import sys
 
-from llamaindex_standin import ask_llm  # next to this file (a script's folder is on sys.path)
 from workflows import Context, Workflow, step
 from workflows.events import Event, StartEvent, StopEvent
 
 from edda import EddaApp, WorkflowContext, workflow
 from edda_llamaindex import DurableWorkflowRunner
+from tests.integration.llm_standin import ask_llm
 
 LLM = sys.argv[3] if len(sys.argv) > 3 else ""  # the stand-in's base URL
 

@@ -1,4 +1,4 @@
-"""A chat-completions stand-in on 127.0.0.1 that counts requests, and the stdlib client the test nodes use.
+"""A chat-completions stand-in on 127.0.0.1 that counts requests, and the stdlib client that test steps and nodes use.
 
 ``POST /v1/chat/completions`` with OpenAI's request shape (``model``, ``messages``) gets OpenAI's response shape
 back, the answer being ``"answer to <last user message>"``. It is a real threaded HTTP server, so worker processes
