@@ -143,3 +143,42 @@ def test_relative_links_are_found() -> None:
 
 def test_package_readmes_have_only_absolute_links(package: Path) -> None:
     assert relative_links((package / "README.md").read_text()) == []
+
+
+# -- one integration never pulls in another one's dependencies ---------------------------------------------------
+
+INTEGRATIONS = {  # package -> the third-party distribution that is the reason it exists
+    "edda-viewer": "nicegui",
+    "edda-mcp": "mcp",
+    "edda-opentelemetry": "opentelemetry-sdk",
+    "edda-mirascope": "mirascope",
+    "edda-llamaindex": "llama-index-workflows",
+    "edda-graph": "pydantic-graph",
+}
+
+
+def lock_closure(name: str) -> set[str]:
+    """Every distribution ``name`` needs, by the resolution recorded in uv.lock (all extras of its dependencies)."""
+    packages = {p["name"]: p for p in tomllib.loads((ROOT / "uv.lock").read_text())["package"]}
+    seen: set[str] = set()
+    todo = [name]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        entry = packages[current]
+        deps = list(entry.get("dependencies", []))
+        for extra in {e for d in deps for e in d.get("extra", [])}:
+            deps += entry.get("optional-dependencies", {}).get(extra, [])
+        todo += [d["name"] for d in deps]
+    return seen
+
+
+@pytest.mark.parametrize("integration", sorted(INTEGRATIONS))
+def test_an_integration_pulls_in_no_other_integration(integration: str) -> None:
+    closure = lock_closure(integration)
+    assert INTEGRATIONS[integration] in closure  # the closure is read right
+    others = {pkg: dist for pkg, dist in INTEGRATIONS.items() if pkg != integration}
+    assert not set(others) & closure, f"{integration} pulls in {set(others) & closure}"
+    assert not set(others.values()) & closure, f"{integration} pulls in {set(others.values()) & closure}"

@@ -74,9 +74,14 @@ def install_from_wheels(venv: Venv, wheels: dict[str, Path], wheel_dir: Path, *e
     venv.install("--no-index", "--find-links", wheel_dir, f"{spec}=={VERSION}")
 
 
+# What `pip install edda-framework` installs; the integrations (viewer, MCP, ...) come with its extras only.
+BASE = frozenset({"edda-framework", "edda-core", "edda-storage-sql", "edda-asgi", "edda-outbox"})
+
+
 def assert_first_party_installed(venv: Venv) -> dict[str, str]:
     installed = venv.installed()
-    assert {name: installed.get(name) for name in FIRST_PARTY} == dict.fromkeys(FIRST_PARTY, VERSION)
+    assert {name: installed.get(name) for name in BASE} == dict.fromkeys(BASE, VERSION)
+    assert not (FIRST_PARTY - BASE) & set(installed), "an integration was installed without its extra"
     return installed
 
 

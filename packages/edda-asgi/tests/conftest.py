@@ -1,4 +1,5 @@
-"""Fixtures for edda-asgi tests: a real uvicorn server on loopback, CloudEvents from the official SDK."""
+"""Fixtures for edda-asgi tests: a real uvicorn server on loopback, CloudEvents from the official SDK, and the
+storage backends (memory, SQLite, and PostgreSQL/MySQL when EDDA_TEST_POSTGRES_URL / EDDA_TEST_MYSQL_URL are set)."""
 
 from __future__ import annotations
 
@@ -22,9 +23,13 @@ import uvicorn
 from cloudevents.core.bindings.http import HTTPMessage, to_binary, to_structured
 from cloudevents.core.formats.json import JSONFormat
 from cloudevents.core.v1.event import CloudEvent
+from sqlalchemy import text
 
 from edda import EddaApp
 from edda.storage.memory import InMemoryStorage
+from tests.integration.databases import temporary_database
+
+BACKENDS = ["memory", "sqlite", "postgresql", "mysql"]
 
 
 class TestServer(uvicorn.Server):
@@ -204,6 +209,36 @@ def sqlite_problem() -> str | None:
     return None
 
 
+@contextlib.contextmanager
+def backend_url(kind: str, directory: Path) -> Iterator[str]:
+    """The URL of a fresh database of ``kind`` (``memory://`` for memory), dropped afterwards; for fixtures that are
+    not async (the database is made and dropped on an event loop of its own). Server kinds skip without their URL."""
+    if kind == "memory":
+        yield "memory://"
+        return
+    loop = asyncio.new_event_loop()
+    database = temporary_database(kind, directory)
+    try:
+        url = loop.run_until_complete(database.__aenter__())
+    except BaseException:
+        loop.close()
+        raise
+    try:
+        yield url
+    finally:
+        loop.run_until_complete(database.__aexit__(None, None, None))
+        loop.close()
+
+
+async def message_count(app: EddaApp) -> int:
+    """How many channel messages (stored events) the app's storage holds, read from the storage itself."""
+    storage: Any = app.storage
+    if isinstance(storage, InMemoryStorage):
+        return len(storage._messages)
+    async with storage.engine.connect() as conn:
+        return int((await conn.execute(text("SELECT COUNT(*) FROM edda_channel_messages"))).scalar_one())
+
+
 class Kit:
     """Test helpers, reached through the ``kit`` fixture (test modules cannot import each other here)."""
 
@@ -220,6 +255,8 @@ class Kit:
     CountingStorage = CountingStorage
     free_socket = staticmethod(free_socket)
     raw_request = staticmethod(raw_request)
+    backend_url = staticmethod(backend_url)
+    message_count = staticmethod(message_count)
 
 
 @pytest.fixture(scope="session")
@@ -242,3 +279,13 @@ def edda_app(storage: CountingStorage) -> EddaApp:
 async def client() -> AsyncIterator[httpx.AsyncClient]:
     async with httpx.AsyncClient(timeout=30) as c:
         yield c
+
+
+@pytest.fixture(params=BACKENDS)
+async def backend_app(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[EddaApp]:
+    """An EddaApp, not yet initialized, on each storage backend in turn (a fresh database each)."""
+    if request.param == "memory":
+        yield EddaApp(service_name="asgi-backend", db_url="memory://", recovery_interval=0.05)
+        return
+    async with temporary_database(request.param, tmp_path) as url:
+        yield EddaApp(service_name="asgi-backend", db_url=url, recovery_interval=0.05)

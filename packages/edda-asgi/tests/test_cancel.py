@@ -32,7 +32,7 @@ async def cancellable_order(ctx: WorkflowContext, order_id: str) -> str:
 
 
 @workflow
-async def quick(ctx: WorkflowContext) -> str:
+async def cancel_quick(ctx: WorkflowContext) -> str:
     return "done"
 
 
@@ -58,7 +58,7 @@ async def test_cancel_unknown_instance_is_404(kit: Any, edda_app: EddaApp, clien
 
 async def test_cancel_finished_instance_is_409(kit: Any, edda_app: EddaApp, client: httpx.AsyncClient) -> None:
     async with kit.serve(create_asgi_app(edda_app)) as url:
-        iid = await quick.start()
+        iid = await cancel_quick.start()
         await edda_app.wait_for_result(iid, timeout=5)
         response = await client.post(f"{url}/cancel/{iid}")
         assert response.status_code == 409

@@ -257,26 +257,67 @@ async def test_slow_body_is_408_and_retryable(kit: Any, url: str, storage: Any) 
     assert storage.published == 0
 
 
-async def test_overload_is_503_with_retry_after(kit: Any, edda_app: EddaApp, storage: Any) -> None:
+class GatedStorage:
+    """Builds a memory storage (the kit's CountingStorage) whose ``publish`` waits until ``gate`` is set."""
+
+    @staticmethod
+    def make(kit: Any, gate: asyncio.Event) -> Any:
+        class Gated(kit.CountingStorage):  # type: ignore[name-defined,misc]
+            async def publish(self, message: Any, *, now: Any) -> Any:
+                await gate.wait()
+                return await super().publish(message, now=now)
+
+        return Gated()
+
+
+async def test_overload_is_503_with_retry_after(kit: Any) -> None:
     release = asyncio.Event()
+    storage = GatedStorage.make(kit, release)
+    asgi = create_asgi_app(EddaApp(service_name="gated", storage=storage), max_concurrency=1)
+    async with kit.serve(asgi) as url, httpx.AsyncClient() as client:
+        first = asyncio.create_task(client.post(url, content=json.dumps(VALID), headers=STRUCTURED))
+        await kit.wait_until(lambda: asgi.in_flight == 1)  # being stored
+        second = await client.post(url, content=json.dumps({**VALID, "id": "2"}), headers=STRUCTURED)
+        assert_problem(second, 503, "Overloaded", retryable=True)
+        assert second.headers["retry-after"] == "1"
+        release.set()
+        assert (await first).status_code == 202
+        third = await client.post(url, content=json.dumps({**VALID, "id": "3"}), headers=STRUCTURED)
+        assert third.status_code == 202
+    assert storage.published == 2
+
+
+async def test_slow_bodies_do_not_hold_processing_slots(kit: Any, edda_app: EddaApp, storage: Any) -> None:
+    """Clients trickling their bodies (slowloris), as many as there are processing slots, must not make every other
+    producer's events 503: reading a body holds no processing slot (issue 14, finding 4)."""
+    release = asyncio.Event()
+    reading: set[int] = set()  # requests whose body the app has started to read
 
     async def held_body() -> AsyncIterator[bytes]:
         yield json.dumps(VALID).encode()[:-1]
         await release.wait()
         yield b"}"
 
-    asgi = create_asgi_app(edda_app, max_concurrency=1)
-    async with kit.serve(asgi) as url, httpx.AsyncClient() as client:
-        first = asyncio.create_task(client.post(url, content=held_body(), headers=STRUCTURED))
-        await kit.wait_until(lambda: asgi.in_flight == 1)
-        second = await client.post(url, content=json.dumps(VALID), headers=STRUCTURED)
-        assert_problem(second, 503, "Overloaded", retryable=True)
-        assert second.headers["retry-after"] == "1"
+    asgi = create_asgi_app(edda_app, max_concurrency=2, body_timeout=30)
+
+    async def watched(scope: dict[str, Any], receive: Any, send: Any) -> None:
+        async def receive_noted() -> Any:
+            message = await receive()
+            if message.get("type") == "http.request" and message.get("more_body"):
+                reading.add(id(scope))
+            return message
+
+        await asgi(scope, receive_noted, send)
+
+    async with kit.serve(watched) as url, httpx.AsyncClient() as client:
+        slow = [asyncio.create_task(client.post(url, content=held_body(), headers=STRUCTURED)) for _ in range(2)]
+        await kit.wait_until(lambda: len(reading) == 2)
+        fast = await client.post(url, content=json.dumps({**VALID, "id": "fast"}), headers=STRUCTURED)
+        assert fast.status_code == 202, fast.text
+        assert storage.published == 1 and asgi.in_flight == 0
         release.set()
-        assert (await first).status_code == 202
-        third = await client.post(url, content=json.dumps({**VALID, "id": "2"}), headers=STRUCTURED)
-        assert third.status_code == 202
-    assert storage.published == 2
+        assert [(await task).status_code for task in slow] == [202, 202]
+    assert storage.published == 3
 
 
 async def test_internal_failure_is_500_and_retryable(
@@ -324,6 +365,8 @@ async def test_payload_over_the_storage_limit_is_413(kit: Any, client: httpx.Asy
         ({"body_timeout": 0}, "body_timeout"),
         ({"cancel_token": ""}, "cancel_token"),
         ({"cancel_authorizer": "yes"}, "cancel_authorizer"),
+        ({"event_token": ""}, "event_token"),
+        ({"event_authorizer": 42}, "event_authorizer"),
     ],
 )
 def test_bad_options_are_refused(edda_app: EddaApp, options: dict[str, Any], message: str) -> None:

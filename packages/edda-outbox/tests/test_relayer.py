@@ -387,6 +387,35 @@ async def test_storage_failures_do_not_kill_the_loop(kit: Any, receiver: Any, br
     assert "database restarting" in caplog.text
 
 
+async def test_a_database_outage_is_logged_once_not_at_every_poll(
+    kit: Any, receiver: Any, broker: str, caplog: Any
+) -> None:
+    from edda import StorageUnavailableError
+
+    class Down(InMemoryStorage):
+        down = True
+        calls = 0
+
+        async def claim_outbox(self, **kwargs: Any) -> Any:
+            if self.down:
+                self.calls += 1
+                raise StorageUnavailableError("the database refuses connections")
+            return await super().claim_outbox(**kwargs)
+
+    storage = Down()
+    await kit.put_events(storage, "a", [kit.new_event("a1", {})])
+    relayer = relayer_for(storage, broker, poll_interval=0.01)
+    with caplog.at_level("ERROR", logger="edda.outbox"):
+        await relayer.start()
+        await kit.wait_until(lambda: storage.calls >= 30)
+        storage.down = False
+        await kit.wait_until(lambda: receiver.requests)
+        await relayer.stop()
+    failures = [r for r in caplog.records if "Relaying outbox events failed" in r.getMessage()]
+    assert storage.calls >= 30 and len(failures) == 1  # 30 failed passes, one line
+    assert not failures[0].exc_info  # an unavailable database is no bug: no traceback
+
+
 @pytest.mark.parametrize(
     ("options", "message"),
     [

@@ -5,28 +5,36 @@ process and mounts under any of them. A request is answered in this order, so th
 nothing is stored unless every check passed:
 
 1. method (405) and path (``/cancel/{id}`` or anything else = an event);
-2. overload (503 + ``Retry-After`` when ``max_concurrency`` requests are already in flight), header size (431);
-3. for cancels: authorization (401/403); for events: content mode from the headers (400), declared length (413);
+2. overload (503 + ``Retry-After`` when ``max_concurrency`` requests are being processed), header size (431);
+3. authorization (401/403: ``cancel_token``/``cancel_authorizer``, ``event_token``/``event_authorizer``); for events:
+   content mode from the headers (400), declared length (413);
 4. the body, counted while it streams (413) and timed (408);
 5. parsing and validation with the cloudevents SDK (400);
-6. ``handle_cloudevent`` (which stores the event durably) and only then 202.
+6. a processing slot (503 if none is free), ``handle_cloudevent`` (which stores the event durably), and only then 202.
+
+Reading a body does not hold a processing slot: ``max_concurrency`` bounds the requests that reach the database, and
+slow clients only ever wait for their own bodies (each within ``body_timeout``), so a few of them cannot make every
+other producer's events 503. How many connections may be open at once is the server's to bound (uvicorn's
+``--limit-concurrency``); each one buffers at most ``max_body_bytes``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 from edda.exceptions import (
+    InvalidInputError,
     PayloadTooLargeError,
     SerializationError,
     StorageUnavailableError,
     WorkflowNotFoundError,
     WorkflowStateError,
 )
-from edda_asgi._auth import CancelAuthorizer, CancelGuard
+from edda_asgi._auth import Authorizer, RequestGuard
 from edda_asgi._body import ClientDisconnected, declared_length, read_body, refuse_declared
 from edda_asgi._headers import Headers
 from edda_asgi._parse import MAX_INSTANCE_ID, content_mode, parse_cloudevent
@@ -39,6 +47,11 @@ logger = logging.getLogger("edda.asgi")
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 CANCEL_PREFIX = "/cancel/"
 ALLOW = "POST, OPTIONS"
+UNPROTECTED_CANCEL = (
+    "POST /cancel/{instance_id} is served without cancel_token or cancel_authorizer: anyone who can reach this "
+    "endpoint can cancel any workflow instance whose id they know or guess. Pass one of them to create_asgi_app(), "
+    "or keep the endpoint on a private network."
+)
 
 
 class EddaASGIApp:
@@ -56,8 +69,10 @@ class EddaASGIApp:
         max_body_bytes: int,
         max_concurrency: int,
         body_timeout: float,
-        cancel_authorizer: CancelAuthorizer | None,
+        cancel_authorizer: Authorizer | None,
         cancel_token: str | None,
+        event_authorizer: Authorizer | None = None,
+        event_token: str | None = None,
     ) -> None:
         for name, value in (("max_body_bytes", max_body_bytes), ("max_concurrency", max_concurrency)):
             if not isinstance(value, int) or isinstance(value, bool) or value < 1:
@@ -68,8 +83,14 @@ class EddaASGIApp:
         self.max_body_bytes = max_body_bytes
         self.max_concurrency = max_concurrency
         self.body_timeout = float(body_timeout)
-        self._guard = CancelGuard(token=cancel_token, authorizer=cancel_authorizer)
+        self._guard = RequestGuard(
+            token=cancel_token, authorizer=cancel_authorizer, option="cancel", action="cancel workflow instances"
+        )
+        self._event_guard = RequestGuard(
+            token=event_token, authorizer=event_authorizer, option="event", action="post events"
+        )
         self._in_flight = 0
+        self._warned = False
         self._ready = False
         self._init_lock = asyncio.Lock()
 
@@ -80,7 +101,7 @@ class EddaASGIApp:
 
     @property
     def in_flight(self) -> int:
-        """Requests being processed right now."""
+        """Requests being processed right now (past their body, storing or cancelling)."""
         return self._in_flight
 
     async def __call__(self, scope: dict[str, Any], receive: Receive, send: Send) -> None:
@@ -125,6 +146,9 @@ class EddaASGIApp:
             if not self._ready:
                 await self.edda_app.initialize()
                 self._ready = True
+                if self.cancel_unprotected and not self._warned:
+                    self._warned = True
+                    logger.warning(UNPROTECTED_CANCEL)
 
     # -- requests ---------------------------------------------------------------------------------------------
 
@@ -142,18 +166,8 @@ class EddaASGIApp:
             )
             await send_json(send, problem.status, problem.body(), problem.headers)
             return
-        if self._in_flight >= self.max_concurrency:
-            problem = HTTPProblem(
-                503,
-                f"Overloaded: {self._in_flight} requests in flight; retry after a moment",
-                error_type="Overloaded",
-                retryable=True,
-                headers=[("retry-after", "1")],
-            )
-            await send_json(send, problem.status, problem.body(), problem.headers)
-            return
-        self._in_flight += 1
         try:
+            self._check_overload()  # before reading anything: a flood is refused cheaply
             status, payload = await self._dispatch(scope, receive)
         except HTTPProblem as problem:
             await send_json(send, problem.status, problem.body(), problem.headers)
@@ -161,6 +175,24 @@ class EddaASGIApp:
             return
         else:
             await send_json(send, status, payload)
+
+    def _check_overload(self) -> None:
+        if self._in_flight >= self.max_concurrency:
+            raise HTTPProblem(
+                503,
+                f"Overloaded: {self._in_flight} requests being processed; retry after a moment",
+                error_type="Overloaded",
+                retryable=True,
+                headers=[("retry-after", "1")],
+            )
+
+    @contextlib.contextmanager
+    def _processing(self) -> Iterator[None]:
+        """Hold one of ``max_concurrency`` processing slots (503 when none is free)."""
+        self._check_overload()
+        self._in_flight += 1
+        try:
+            yield
         finally:
             self._in_flight -= 1
 
@@ -170,9 +202,19 @@ class EddaASGIApp:
         path = relative_path(scope)
         if path == "/cancel" or path.startswith(CANCEL_PREFIX):
             return await self._cancel(scope, headers, path[len(CANCEL_PREFIX) :])
-        return await self._event(headers, receive)
+        return await self._event(scope, headers, receive)
 
-    async def _event(self, headers: Headers, receive: Receive) -> tuple[int, dict[str, Any]]:
+    async def _authorize(self, guard: RequestGuard, scope: dict[str, Any], headers: Headers) -> None:
+        try:
+            await guard.check(scope, headers)
+        except HTTPProblem:
+            raise
+        except Exception:
+            logger.exception("%s failed", "cancel_authorizer" if guard is self._guard else "event_authorizer")
+            raise internal_error() from None
+
+    async def _event(self, scope: dict[str, Any], headers: Headers, receive: Receive) -> tuple[int, dict[str, Any]]:
+        await self._authorize(self._event_guard, scope, headers)
         mode = content_mode(headers)
         length = declared_length(headers.get("content-length"))
         if length is not None and length > self.max_body_bytes:
@@ -181,7 +223,8 @@ class EddaASGIApp:
             await refuse_declared(receive, length, self.max_body_bytes, drain=not expects_continue)
         body = await read_body(receive, limit=self.max_body_bytes, timeout=self.body_timeout)
         event = parse_cloudevent(mode, headers, body)
-        await self._deliver(event)
+        with self._processing():
+            await self._deliver(event)
         return 202, {"status": "accepted", "event_id": event.get_id()}
 
     async def _start(self) -> None:
@@ -210,13 +253,7 @@ class EddaASGIApp:
             raise internal_error() from None
 
     async def _cancel(self, scope: dict[str, Any], headers: Headers, instance_id: str) -> tuple[int, dict[str, Any]]:
-        try:
-            await self._guard.check(scope, headers)
-        except HTTPProblem:
-            raise
-        except Exception:
-            logger.exception("cancel_authorizer failed")
-            raise internal_error() from None
+        await self._authorize(self._guard, scope, headers)
         if not instance_id or len(instance_id) > MAX_INSTANCE_ID:
             raise HTTPProblem(
                 400,
@@ -224,8 +261,14 @@ class EddaASGIApp:
                 error_type="InvalidPath",
             )
         await self._start()
+        with self._processing():
+            return await self._cancel_instance(instance_id)
+
+    async def _cancel_instance(self, instance_id: str) -> tuple[int, dict[str, Any]]:
         try:
             await self.edda_app.cancel_workflow(instance_id)
+        except InvalidInputError as exc:  # an id no instance can have (NUL, a lone surrogate, a trailing space)
+            raise HTTPProblem(400, str(exc)[:500], error_type="InvalidPath") from None
         except WorkflowNotFoundError:
             raise HTTPProblem(404, f"No workflow instance {instance_id!r}", error_type="WorkflowNotFound") from None
         except WorkflowStateError as exc:
@@ -287,9 +330,11 @@ def create_asgi_app(
     *,
     max_body_bytes: int = 1_048_576,
     max_concurrency: int = 100,
-    body_timeout: float = 30.0,
-    cancel_authorizer: CancelAuthorizer | None = None,
+    body_timeout: float = 10.0,
+    cancel_authorizer: Authorizer | None = None,
     cancel_token: str | None = None,
+    event_authorizer: Authorizer | None = None,
+    event_token: str | None = None,
 ) -> EddaASGIApp:
     """Serve an :class:`edda.EddaApp` over HTTP as an ASGI application.
 
@@ -301,26 +346,30 @@ def create_asgi_app(
     Args:
         edda_app: the :class:`edda.EddaApp` to deliver events to.
         max_body_bytes: larger bodies are refused with 413 before they are read.
-        max_concurrency: requests processed at once; more are refused with 503 and ``Retry-After`` (retryable).
+        max_concurrency: requests processed at once (from a complete body to the answer; reading a body does not
+            count); more are refused with 503 and ``Retry-After`` (retryable).
         body_timeout: seconds a client may take to send its body (then 408).
         cancel_authorizer: ``authorizer(scope) -> bool`` (or async): may this request cancel? False gives 403.
         cancel_token: require ``Authorization: Bearer <cancel_token>`` on cancel requests (401 otherwise).
+        event_authorizer: ``authorizer(scope) -> bool`` (or async): may this request post an event? False gives 403.
+            Checked before the body is read.
+        event_token: require ``Authorization: Bearer <event_token>`` on event requests (401 otherwise).
 
     Returns:
         The ASGI application.
 
     Warning:
         Without ``cancel_token`` or ``cancel_authorizer``, anyone who can reach the endpoint can cancel any workflow
-        whose id they know or guess. Protect it, or keep the endpoint on a private network.
+        whose id they know or guess (logged as a WARNING when the app starts). Protect it, or keep the endpoint on a
+        private network.
     """
-    app = EddaASGIApp(
+    return EddaASGIApp(
         edda_app,
         max_body_bytes=max_body_bytes,
         max_concurrency=max_concurrency,
         body_timeout=body_timeout,
         cancel_authorizer=cancel_authorizer,
         cancel_token=cancel_token,
+        event_authorizer=event_authorizer,
+        event_token=event_token,
     )
-    if app.cancel_unprotected:
-        logger.info("POST /cancel/{instance_id} is unprotected: set cancel_token or cancel_authorizer")
-    return app

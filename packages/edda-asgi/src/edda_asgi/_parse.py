@@ -11,6 +11,9 @@ does the CloudEvents work (structured and binary modes, attribute validation, ``
   ``text/*`` bodies become ``str`` and everything else stays ``bytes``.
 - Extension values must be strings, 32-bit integers or booleans (the CloudEvents type system); ``eddainstanceid``
   must be a non-empty string.
+- String attributes hold no character the CloudEvents type system disallows: control characters (U+0000 to U+001F,
+  U+007F to U+009F), Unicode noncharacters and lone surrogates. (NUL in ``type`` or ``eddainstanceid`` once reached
+  PostgreSQL and came back as a retryable 500; a sender would retry it for ever.)
 - Data must be storable: finite numbers, no lone UTF-16 surrogates, nested at most ``MAX_DATA_DEPTH`` levels.
 """
 
@@ -18,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import re
 from enum import Enum
 from typing import Any
 
@@ -37,6 +41,9 @@ MAX_INSTANCE_ID = 255
 REQUIRED_ATTRIBUTES = ("specversion", "id", "source", "type")
 CORE_ATTRIBUTES = frozenset({*REQUIRED_ATTRIBUTES, "time", "datacontenttype", "dataschema", "subject"})
 _INT32 = range(-(2**31), 2**31)
+_NONCHARACTERS = "\ufdd0-\ufdef" + "".join(chr(plane << 16 | 0xFFFE) + chr(plane << 16 | 0xFFFF) for plane in range(17))
+# What the CloudEvents type system does not allow in a String: control characters, lone surrogates, noncharacters.
+_NOT_IN_A_STRING = re.compile(f"[\x00-\x1f\x7f-\x9f\ud800-\udfff{_NONCHARACTERS}]")
 
 
 class Mode(Enum):
@@ -154,10 +161,29 @@ def _check_text(value: str, where: str) -> None:
             raise invalid(f"{where} contains a lone UTF-16 surrogate, which is not text", "InvalidEncoding") from None
 
 
+def _check_string_attribute(name: str, value: str) -> None:
+    found = _NOT_IN_A_STRING.search(value)
+    if found is None:
+        return
+    code = ord(found.group())
+    kind = (
+        "a control character"
+        if code <= 0x9F
+        else "a lone UTF-16 surrogate"
+        if 0xD800 <= code <= 0xDFFF
+        else "a Unicode noncharacter"
+    )
+    raise invalid(
+        f"Attribute {name!r} holds {kind} (U+{code:04X}), which the CloudEvents type system does not allow in a "
+        f"String; remove it",
+        "InvalidEncoding" if kind != "a control character" else "InvalidCloudEvent",
+    )
+
+
 def _check_attributes(attributes: dict[str, Any]) -> None:
     for name, value in attributes.items():
         if isinstance(value, str):
-            _check_text(value, f"Attribute {name!r}")
+            _check_string_attribute(name, value)
         if name in CORE_ATTRIBUTES:
             continue  # typed and validated by the SDK
         if isinstance(value, bool | str):

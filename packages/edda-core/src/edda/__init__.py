@@ -40,6 +40,7 @@ from edda._waits import ReceiveTimeoutError, sleep, sleep_until, wait_timer, wai
 from edda._workflow import Workflow, get_all_workflows, saga, workflow
 from edda.clock import Clock, IdSource
 from edda.exceptions import (
+    ActivityTimeoutError,
     ChannelModeConflictError,
     ConfigurationError,
     EddaError,
@@ -99,6 +100,7 @@ __all__ = [
     "INFINITE_RETRY",
     "NO_RETRY",
     "Activity",
+    "ActivityTimeoutError",
     "ChannelModeConflictError",
     "Clock",
     "ConfigurationError",

@@ -15,7 +15,16 @@ from edda._errors import error_info, rebuild_error
 from edda._hints import resolve_hints
 from edda._registry import compensation_key, register_compensation_function
 from edda._run import RunState, TxScope, current_scope
-from edda.exceptions import ConfigurationError, RetryExhaustedError, SerializationError, WorkflowCancelledException
+from edda._timeouts import (
+    DeadlineReached,
+    attempt_deadline,
+    bounded,
+    cancelled_error,
+    deadline_passed,
+    until_deadline,
+)
+from edda._workflow import check_timeout_option
+from edda.exceptions import ConfigurationError, RetryExhaustedError, SerializationError
 from edda.retry import RetryPolicy
 from edda.serialization import from_storable, restore, to_storable
 from edda.storage.records import HistoryEvent, HistoryEventType, NewHistoryEvent
@@ -45,12 +54,19 @@ class Activity:
     ``activity_id=`` (keyword) gives the call an explicit id; by default calls get ``name:1``, ``name:2``, ... in
     call order. Ids are assigned when the activity is *called*, not when it is awaited, so
     ``asyncio.gather(a(ctx, 1), a(ctx, 2))`` gets the same ids on every replay without manual ids.
+
+    ``timeout_seconds`` limits each attempt, start to close (see :mod:`edda._timeouts`).
     """
 
     __edda_activity__ = True  # lets @on_failure recognise an activity without importing this module
 
     def __init__(
-        self, func: Callable[..., Any], *, retry_policy: RetryPolicy | None = None, name: str | None = None
+        self,
+        func: Callable[..., Any],
+        *,
+        retry_policy: RetryPolicy | None = None,
+        name: str | None = None,
+        timeout_seconds: float | None = None,
     ) -> None:
         if isinstance(func, Activity):
             func = func.func
@@ -61,6 +77,7 @@ class Activity:
         self.func: Callable[..., Any] = func
         self.name = name or func.__name__
         self.retry_policy = retry_policy
+        self.timeout_seconds = check_timeout_option(timeout_seconds, f"@activity {self.name!r}: timeout_seconds")
         self.is_async = inspect.iscoroutinefunction(func)
         hints = resolve_hints(func)
         self.return_hint = hints.get("return", Any)
@@ -119,12 +136,12 @@ class Activity:
             return result
 
         await run.check_new_step(step_id, f"activity {self.name!r}")
-        if run.cancel_requested:
-            raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+        if run.cancel_requested or deadline_passed(run):
+            raise cancelled_error(run)
         if run.has_pending:
             await run.flush()  # the previous result must be durable before this body runs
             if run.cancel_requested:
-                raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+                raise cancelled_error(run)
         if has_hooks:
             await run.host.hook("on_activity_start", run.instance_id, step_id, self.name, False)
         run.inflight += 1
@@ -141,19 +158,26 @@ class Activity:
         prior = run.attempts.get(step_id, [])
         errors: list[dict[str, Any]] = [e.event_data["error"] for e in prior]
         attempt = len(prior)
-        first_started = host.clock.now()
-        if prior:
-            first_started = min(first_started, prior[0].created_at)
+        first_started = min([host.clock.now(), *(e.created_at for e in prior[:1]), *self._started(run, step_id)])
         while True:
             attempt += 1
+            if deadline_passed(run):  # e.g. during the backoff before this attempt
+                raise cancelled_error(run)
+            until = None
+            if self.timeout_seconds is not None:
+                until = await attempt_deadline(run, step_id, self.name, attempt, self.timeout_seconds)
             scope = TxScope(run.storage)
             token = current_scope.set(scope)
             try:
-                value = await self._call(ctx, args, kwargs)
+                value = await bounded(lambda: self._call(ctx, args, kwargs), run, until, self._timed_out(attempt))
                 try:
                     data, payload = encode_result(value)
                 except SerializationError as exc:
                     raise _Unstorable(exc) from exc
+            except DeadlineReached:  # the execution deadline interrupted the attempt: the run cancels itself
+                await self._rollback(scope)
+                deadline_passed(run, reached=True)
+                raise cancelled_error(run) from None
             except _Unstorable as wrapped:
                 await self._rollback(scope)
                 return await self._fail(run, step_id, wrapped.error, attempt, errors, first_started, exhausted=False)
@@ -175,7 +199,19 @@ class Activity:
     async def _call(self, ctx: WorkflowContext, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         if self.is_async:
             return await self.func(ctx, *args, **kwargs)
+        # A sync body cannot be interrupted: past its timeout its thread runs on, and its result is ignored.
         return await asyncio.to_thread(self.func, ctx, *args, **kwargs)
+
+    @staticmethod
+    def _started(run: RunState, step_id: str) -> list[datetime]:
+        marker = run.attempt_starts.get(step_id)
+        return [] if marker is None else [marker.created_at]
+
+    def _timed_out(self, attempt: int) -> str:
+        return (
+            f"Activity {self.name!r} (attempt {attempt}) did not finish within its timeout of "
+            f"{self.timeout_seconds or 0:g} s"
+        )
 
     @staticmethod
     def _retry_delay(
@@ -198,7 +234,7 @@ class Activity:
         data = {"activity_name": self.name, "attempt": attempt, "error": error, "delay": delay}
         await run.flush(extra=[NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_ATTEMPT_FAILED, data)])
         await run.host.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
-        await run.host.clock.sleep(delay)
+        await run.host.clock.sleep(until_deadline(run, delay))
 
     async def _complete(
         self,
@@ -322,15 +358,30 @@ def activity(func: Callable[..., Any], /) -> Activity: ...
 
 
 @overload
-def activity(*, retry_policy: RetryPolicy | None = None) -> Callable[[Callable[..., Any]], Activity]: ...
+def activity(
+    *, retry_policy: RetryPolicy | None = None, timeout_seconds: float | None = None
+) -> Callable[[Callable[..., Any]], Activity]: ...
 
 
-def activity(func: Callable[..., Any] | None = None, /, *, retry_policy: RetryPolicy | None = None) -> Any:
+def activity(
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    retry_policy: RetryPolicy | None = None,
+    timeout_seconds: float | None = None,
+) -> Any:
     """Declare an activity: a unit of work whose result is recorded in history and never re-executed on replay.
 
     Async functions run on the event loop; sync functions run in a worker thread. The first parameter is the
     :class:`WorkflowContext`. Failures are retried per ``retry_policy`` (else the app's default, else 5 attempts
     with exponential backoff); raise :class:`edda.TerminalError` to fail at once.
+
+    Args:
+        retry_policy: how failed attempts are retried.
+        timeout_seconds: the longest one attempt may run, start to close. A late attempt is interrupted (an async
+            body is cancelled; a sync body's thread cannot be stopped, so its result is ignored) and fails with
+            :class:`edda.ActivityTimeoutError`, which the retry policy retries like any error. The attempt's start
+            is recorded, so a crash does not reset its clock. ``None`` (default): no limit.
 
     Example::
 
@@ -338,14 +389,14 @@ def activity(func: Callable[..., Any] | None = None, /, *, retry_policy: RetryPo
         async def reserve(ctx: WorkflowContext, item_id: str) -> dict:
             return {"reservation_id": ...}
 
-        @activity(retry_policy=RetryPolicy(max_attempts=3))
+        @activity(retry_policy=RetryPolicy(max_attempts=3), timeout_seconds=30)
         def charge(ctx: WorkflowContext, amount: float) -> dict:
             ...
     """
     if func is not None:
-        return Activity(func, retry_policy=retry_policy)
+        return Activity(func, retry_policy=retry_policy, timeout_seconds=timeout_seconds)
 
     def decorator(f: Callable[..., Any]) -> Activity:
-        return Activity(f, retry_policy=retry_policy)
+        return Activity(f, retry_policy=retry_policy, timeout_seconds=timeout_seconds)
 
     return decorator

@@ -61,8 +61,8 @@ class EddaApp(OutboxOperations):
         hooks: lifecycle hooks (see :class:`edda.WorkflowHooks`).
         default_retry_policy: retry policy of activities that declare none.
         message_retention_days: how long delivered channel messages are kept.
-        pool_size, max_overflow, pool_timeout, pool_recycle, pool_pre_ping: SQL connection pool (ignored for
-            SQLite and memory).
+        instance_retention_days: days after which finished instances and their history are deleted (``None``: never).
+        pool_size, max_overflow, pool_timeout, pool_recycle, pool_pre_ping: SQL connection pool (not SQLite, memory).
         use_listen_notify: PostgreSQL LISTEN/NOTIFY wake-ups; ``None`` = on for PostgreSQL.
         notify_fallback_interval: seconds between safety-net recovery passes when the storage pushes wake-ups
             (PostgreSQL LISTEN/NOTIFY); ``None`` (default) = ``recovery_interval``.
@@ -97,6 +97,7 @@ class EddaApp(OutboxOperations):
         hooks: Any = None,
         default_retry_policy: RetryPolicy | None = None,
         message_retention_days: int = 7,
+        instance_retention_days: float | None = None,
         pool_size: int = 5,
         max_overflow: int = 10,
         pool_timeout: int = 30,
@@ -127,6 +128,7 @@ class EddaApp(OutboxOperations):
             outbox_options=outbox_options or OutboxOptions(),
             default_retry_policy=default_retry_policy if default_retry_policy is not None else RetryPolicy(),
             message_retention_days=message_retention_days,
+            instance_retention_days=instance_retention_days,
             use_listen_notify=use_listen_notify,
             notify_fallback_interval=notify_fallback_interval,
             max_workflows_per_batch=max_workflows_per_batch,
@@ -140,8 +142,7 @@ class EddaApp(OutboxOperations):
         self.clock: Clock = clock or SystemClock()
         self.ids: IdSource = id_source or UuidIdSource()
         self.worker_id = worker_id or f"{service_name}-{self.ids.new_id()}"
-        self._storage = storage
-        self._owns_storage = storage is None
+        self._storage, self._owns_storage = storage, storage is None
         self._worker: Worker | None = None
         self._events = EventDispatcher(self)
 

@@ -19,6 +19,7 @@ from edda._context import WorkflowContext
 from edda._errors import error_info, rebuild_error
 from edda._hookcall import hooks_of, run_trace_context
 from edda._run import RecurSignal, RunHost, RunState, StorageFault, Suspend, TxScope, current_run, current_scope
+from edda._timeouts import deadline_passed, execution_deadline
 from edda._workflow import Workflow
 from edda.exceptions import LeaseLostError, NonDeterminismError, WorkflowCancelledException
 from edda.hooks import RunOutcome
@@ -54,6 +55,9 @@ class Engine:
 
     async def run(self, wf: Workflow, record: InstanceRecord, history: list[HistoryEvent] | None) -> None:
         """Run ``record`` (already claimed by this worker) until it completes, fails, is cancelled or suspends."""
+        # The run's task copied the context of whoever spawned it, which may be an activity that started this
+        # workflow: its transaction scope is not this run's (workflow code would think it runs in an activity).
+        current_scope.set(None)
         loaded: list[HistoryEvent] = (
             history if history is not None else await self.storage.get_history(record.instance_id)
         )
@@ -69,6 +73,8 @@ class Engine:
                 cancel_requested=record.cancel_requested,
                 wait=record.wait,
                 iteration=record.iteration,
+                deadline=execution_deadline(record.created_at, wf.execution_timeout_seconds),
+                execution_timeout=wf.execution_timeout_seconds,
             )
             self.host.started(run)
             ctx = WorkflowContext(run)
@@ -114,6 +120,9 @@ class Engine:
         """Run the workflow function; returns the record to run again (``ctx.recur()``), or how the run ended
         (finished or suspended)."""
         kwargs: dict[str, Any] = {}
+        if deadline_passed(run):  # woken at its execution deadline (or resumed after it): cancel, not replay
+            await self._compensate_and_finish(run, ctx, None, cancelled=True, info=run.cancel_info)
+            return RunOutcome.FINISHED
         try:
             kwargs = wf.load_input(record.input_data)
             result = await wf.func(ctx, **kwargs)
@@ -135,7 +144,7 @@ class Engine:
             )
             return replace(record, iteration=iteration, input_data=new_input, status=InstanceStatus.RUNNING, wait=None)
         except WorkflowCancelledException:
-            await self._compensate_and_finish(run, ctx, None, cancelled=True)
+            await self._compensate_and_finish(run, ctx, None, cancelled=True, info=run.cancel_info)
             return RunOutcome.FINISHED
         except NonDeterminismError as exc:
             # The code cannot be trusted to describe what to undo: fail without compensating, keep the history.

@@ -117,7 +117,10 @@ def result_of(record: InstanceRecord) -> Any:
         wf = get_workflow(record.workflow_name)
         return wf.load_result(record.output_data) if wf is not None else record.output_data
     if record.status == InstanceStatus.CANCELLED:
-        raise WorkflowCancelledException(f"Workflow instance {record.instance_id!r} was cancelled")
+        reason = (record.error or {}).get("message")  # e.g. its execution timeout
+        raise WorkflowCancelledException(
+            f"Workflow instance {record.instance_id!r} was cancelled" + (f": {reason}" if reason else "")
+        )
     error = record.error or {}
     raise WorkflowFailedError(record.instance_id, error.get("error_type", "Error"), error.get("message", ""))
 

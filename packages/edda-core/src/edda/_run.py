@@ -20,6 +20,7 @@ import inspect
 import logging
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from edda._signals import RecurException, RecurSignal, ReplayReachedEnd, StorageFault, Suspend
@@ -184,6 +185,8 @@ class RunState:
         cancel_requested: bool = False,
         wait: Mapping[str, Any] | None = None,
         iteration: int = 0,
+        deadline: datetime | None = None,
+        execution_timeout: float | None = None,
     ) -> None:
         self.host = host
         self.iteration = iteration
@@ -196,12 +199,15 @@ class RunState:
         self.results: dict[str, HistoryEvent] = {}
         self.attempts: dict[str, list[HistoryEvent]] = {}
         self.patches: set[str] = set()  # ids of the ctx.patched() markers recorded
+        self.attempt_starts: dict[str, HistoryEvent] = {}  # the last recorded attempt start per step (timeouts)
         for event in history:
             if event.event_type in STEP_EVENT_TYPES:
                 self.steps.append(event)
                 self.results[event.activity_id] = event
             elif event.event_type == HistoryEventType.ACTIVITY_ATTEMPT_FAILED:
                 self.attempts.setdefault(event.activity_id, []).append(event)
+            elif event.event_type == HistoryEventType.ACTIVITY_ATTEMPT_STARTED:
+                self.attempt_starts[event.activity_id] = event
             elif event.event_type == HistoryEventType.PATCH_APPLIED:
                 self.patches.add(event.event_data["patch_id"])
         self.step_positions = {e.activity_id: i + 1 for i, e in enumerate(self.steps)}
@@ -215,6 +221,9 @@ class RunState:
         self.committed: list[NewHistoryEvent] = []  # entries this run has written (history is not re-read)
         self.inflight = 0
         self.cancel_requested = cancel_requested
+        self.deadline = deadline  # created_at + @workflow(execution_timeout_seconds=...), if it declares one
+        self.execution_timeout = execution_timeout
+        self.cancel_info: dict[str, Any] | None = None  # why, when the run cancels itself (its deadline passed)
         self.wait = wait  # what the instance was waiting for when this run started
         self.flush_lock = asyncio.Lock()
         self._flush_handle: asyncio.TimerHandle | None = None
@@ -445,19 +454,24 @@ class RunState:
     async def commit_in_transaction(self, scope: TxScope) -> None:
         """Commit a workflow-level ``ctx.transaction()`` block: its outbox events and messages as a fenced step in
         the block's transaction, then the transaction, then its post-commit callbacks."""
-        if scope.outbox or scope.messages or scope.history:
-            async with self.flush_lock:
-                commit = StepCommit(
-                    fence=self.fence,
-                    now=self.host.clock.now(),
-                    history=tuple(scope.history),
-                    outbox=tuple(scope.outbox),
-                    messages=tuple(scope.messages),
-                )
-                outcome = await self.storage.commit_step(commit, tx=scope.ensure_tx())
-            self.host.committed(outcome.woken, outbox=bool(scope.outbox))
-        if scope.tx is not None:
-            await scope.tx.commit()
+        try:
+            if scope.outbox or scope.messages or scope.history:
+                async with self.flush_lock:
+                    commit = StepCommit(
+                        fence=self.fence,
+                        now=self.host.clock.now(),
+                        history=tuple(scope.history),
+                        outbox=tuple(scope.outbox),
+                        messages=tuple(scope.messages),
+                    )
+                    outcome = await self.storage.commit_step(commit, tx=scope.ensure_tx())
+                self.host.committed(outcome.woken, outbox=bool(scope.outbox))
+            if scope.tx is not None:
+                await scope.tx.commit()
+        except StorageUnavailableError as exc:  # a lost connection, a deadlock: not the workflow's failure
+            if scope.tx is not None:
+                await _quiet_rollback(scope.tx)
+            raise StorageFault(exc) from exc
         for callback in scope.post_commit:
             await run_post_commit(callback)
 

@@ -72,6 +72,7 @@ class AppSettings:
     outbox_options: OutboxOptions = field(default_factory=OutboxOptions)
     default_retry_policy: RetryPolicy = field(default_factory=RetryPolicy)
     message_retention_days: float = 7
+    instance_retention_days: float | None = None
     use_listen_notify: bool | None = None
     notify_fallback_interval: float | None = None
     max_workflows_per_batch: BatchSize = 10
@@ -115,9 +116,16 @@ class AppSettings:
         ]
         if self.notify_fallback_interval is not None:
             positive.append(("notify_fallback_interval", self.notify_fallback_interval))
+
         for name, value in positive:
             if isinstance(value, bool) or not isinstance(value, int | float) or value <= 0:
                 raise ConfigurationError(f"{name} must be a positive number, got {value!r}")
+        days = self.instance_retention_days
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or not 0 < days <= 36500):
+            raise ConfigurationError(
+                f"instance_retention_days must be a number of days, more than 0 and at most 36500, or None to keep "
+                f"finished instances forever; got {days!r}"
+            )
 
 
 def check_leader_options(leader_heartbeat_interval: Any, leader_lease_duration: Any) -> None:

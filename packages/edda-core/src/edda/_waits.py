@@ -5,7 +5,8 @@ instance's ``wait`` and ``wake_at``), releases the lease and ends the run: no ta
 memory. When the wait is over (the timer is due, a message arrives, the timeout passes), any worker claims the
 instance and replays it; the wait then returns its recorded outcome (``TimerFired``, ``MessageReceived``,
 ``ReceiveTimedOut``) and the code continues. Timers use the wake-up time recorded when the wait began, so
-replays never extend a sleep.
+replays never extend a sleep. With an execution timeout (``@workflow(execution_timeout_seconds=...)``) a wait's
+``wake_at`` is never later than the instance's deadline, so a worker wakes it then and it is cancelled.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from typing import Any
 
 from edda._context import WorkflowContext
 from edda._run import RunState, Suspend, current_scope
-from edda.exceptions import EventTimeoutError, WorkflowCancelledException
+from edda._timeouts import cancelled_error, deadline_passed, earliest
+from edda.exceptions import EventTimeoutError
 from edda.serialization import from_storable
 from edda.storage.records import (
     ChannelMessageRecord,
@@ -73,8 +75,8 @@ async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_
     ):
         return
     await run.check_new_step(step_id, "timer 'timer'")
-    if run.cancel_requested:
-        raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+    if run.cancel_requested or deadline_passed(run):
+        raise cancelled_error(run)
     now = run.host.clock.now()
     recorded = run.wait if run.wait and run.wait.get("step_id") == step_id else None
     wake_at = _parse(recorded.get("wake_at")) if recorded else None
@@ -90,7 +92,7 @@ async def _timer(ctx: WorkflowContext, what: str, timer_id: str | None, wake_at_
     await run.suspend(
         InstanceUpdate(
             status=InstanceStatus.WAITING_FOR_TIMER,
-            wake_at=wake_at,
+            wake_at=earliest(wake_at, run.deadline),
             release_lease=True,
             wait={"kind": "timer", "step_id": step_id, "wake_at": wake_at.isoformat()},
         )
@@ -170,8 +172,8 @@ async def receive_step(
 
 
 async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float | None, kind: str) -> HistoryEvent:
-    if run.cancel_requested:
-        raise WorkflowCancelledException(f"Workflow instance {run.instance_id!r} was cancelled")
+    if run.cancel_requested or deadline_passed(run):
+        raise cancelled_error(run)
     now = run.host.clock.now()
     recorded = run.wait if run.wait and run.wait.get("step_id") == step_id else None
     if recorded is not None:
@@ -185,7 +187,7 @@ async def _receive_new(run: RunState, channel: str, step_id: str, timeout: float
         if timed_out
         else InstanceUpdate(
             status=status,
-            wake_at=timeout_at,
+            wake_at=earliest(timeout_at, run.deadline),  # woken at the execution deadline, if that comes first
             release_lease=True,
             wait={
                 "kind": kind,

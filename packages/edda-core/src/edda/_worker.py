@@ -14,8 +14,10 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from edda._backoff import Backoff, LogThrottle, PassPacer, failure_key
 from edda._engine import Engine
 from edda._hookcall import call_hook
+from edda._retention import delete_expired_instances
 from edda._run import RunState, StorageFault
 from edda._settings import AppSettings
 from edda._workflow import Workflow, get_workflow
@@ -33,6 +35,9 @@ logger = logging.getLogger("edda")
 _STARTED, _HERE, _NOT_CLAIMED, _RELEASED = "started", "running here", "not claimed", "released"
 _AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 10, 100
 _CLEANUP_EVERY_SECONDS = 3600
+_RECOVERY_BACKOFF_CAP = 10.0  # seconds: the longest wait between failing recovery passes
+_FAULT = "Storage failed while running instance %s (%s: %s); it will be retried from its history in %.1f s."
+_UNEXPECTED = "Unexpected error while running instance %s; it will be resumed from its history"
 
 
 def _cpu_headroom_batch() -> int:
@@ -90,6 +95,10 @@ class Worker:
         self._wake_recovery = asyncio.Event()
         self.outbox_wake = asyncio.Event()  # set when outbox rows are committed: the relayer's nudge
         self._notifications = False  # the storage pushes other processes' wake-ups (e.g. LISTEN/NOTIFY)
+        self.log = LogThrottle(logger)  # one line per distinct failure per minute
+        # After a failed recovery pass: wait, doubling from recovery_interval to at least 10 s (with jitter).
+        backoff = Backoff(settings.recovery_interval, max(settings.recovery_interval, _RECOVERY_BACKOFF_CAP))
+        self.pass_pacer = PassPacer("Recovery pass", backoff, self.log, StorageUnavailableError)
         self.stopped = False
 
     # -- RunHost ------------------------------------------------------------------------------------------------
@@ -216,18 +225,13 @@ class Worker:
             # Back off per instance (0.5 s doubling to 30 s) so that a fault that keeps recurring cannot spin.
             faults = self._faults[iid] = self._faults.get(iid, 0) + 1
             delay = min(0.5 * 2 ** (faults - 1), 30.0)
-            logger.warning(
-                "Storage failed while running instance %s (%s: %s); it will be retried from its history in %.1f s.",
-                iid,
-                type(fault.cause).__name__,
-                fault.cause,
-                delay,
-            )
+            cause = fault.cause
+            self.log.log(logging.WARNING, failure_key("run", cause), _FAULT, iid, type(cause).__name__, cause, delay)
             asyncio.get_running_loop().call_soon(self._retry_later, iid, delay)
         except asyncio.CancelledError:
             raise
-        except Exception:
-            logger.exception("Unexpected error while running instance %s; it will be resumed from its history", iid)
+        except Exception as exc:
+            self.log.log(logging.ERROR, failure_key("run-unexpected", exc), _UNEXPECTED, iid, exc_info=True)
             asyncio.get_running_loop().call_soon(self._retry_later, iid, 1.0)
         finally:
             if self.tasks.get(iid) is asyncio.current_task():
@@ -423,15 +427,16 @@ class Worker:
     async def _recovery_loop(self) -> None:
         while not self.stopped:
             try:
-                if await self._recovery_pass():
-                    await asyncio.sleep(0)
-                    continue
+                full = await self._recovery_pass()
             except asyncio.CancelledError:
                 raise
-            except StorageUnavailableError as exc:
-                logger.warning("Recovery pass could not reach the database: %s", exc)
-            except Exception:
-                logger.exception("Recovery pass failed")
+            except Exception as exc:  # a database that refuses writes must not make this loop spin: back off
+                await self.pass_pacer.failed(exc)
+                continue
+            self.pass_pacer.succeeded()
+            if full:
+                await asyncio.sleep(0)
+                continue
             delay = await self._next_pass_delay()
             try:
                 await asyncio.wait_for(self._wake_recovery.wait(), timeout=delay)
@@ -454,18 +459,19 @@ class Worker:
         return delay
 
     async def _cleanup_loop(self) -> None:
-        """Delete delivered channel messages older than ``message_retention_days`` (hourly; idempotent, so every
-        worker may run it and no leader is needed)."""
+        """Delete channel messages older than ``message_retention_days`` that were delivered or that nobody can take
+        (addressed to an unknown or finished instance); hourly, idempotent, so every worker may run it."""
         days = self.settings.message_retention_days
         while not self.stopped:
             try:
                 removed = await self.storage.cleanup_messages(older_than=self.clock.now() - timedelta(days=days))
                 if removed:
-                    logger.info("Deleted %d delivered channel message(s) older than %s days", removed, days)
+                    logger.info("Deleted %d channel message(s) older than %s days", removed, days)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("Message cleanup failed: %s", exc)
+                self.log.log(logging.WARNING, failure_key("cleanup", exc), "Message cleanup failed: %s", exc)
+            await delete_expired_instances(self.storage, self.settings, self.clock)  # instance_retention_days
             await asyncio.sleep(_CLEANUP_EVERY_SECONDS)
 
     async def _heartbeat_loop(self) -> None:
@@ -482,7 +488,7 @@ class Worker:
             except asyncio.CancelledError:
                 raise
             except Exception as exc:
-                logger.warning("Lease heartbeat failed: %s", exc)
+                self.log.log(logging.WARNING, failure_key("heartbeat", exc), "Lease heartbeat failed: %s", exc)
                 continue
             for run in runs:
                 if run.instance_id not in renewed and self.runs.get(run.instance_id) is run:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 from collections.abc import Callable
 from typing import Any, overload
 
@@ -14,6 +15,7 @@ from edda.serialization import from_storable, restore, to_storable
 
 __all__ = [
     "Workflow",
+    "check_timeout_option",
     "all_workflows",
     "get_all_workflows",
     "get_workflow",
@@ -23,6 +25,22 @@ __all__ = [
 ]
 
 RESERVED_START_OPTIONS = ("instance_id", "lock_timeout_seconds")
+MAX_TIMEOUT_SECONDS = 100 * 365 * 24 * 3600  # a century: beyond that it is a bug, not a limit
+
+
+def check_timeout_option(value: Any, what: str) -> float | None:
+    """``value`` as seconds (a positive, finite number) or ``None``.
+
+    Raises:
+        ConfigurationError: anything else; the message names ``what``.
+    """
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise ConfigurationError(f"{what} must be a number of seconds or None, got {value!r}")
+    if not 0 < value <= MAX_TIMEOUT_SECONDS:
+        raise ConfigurationError(f"{what} must be more than 0 and at most 100 years in seconds, got {value!r}")
+    return float(value)
 
 
 class Workflow:
@@ -35,6 +53,7 @@ class Workflow:
         event_handler: bool = False,
         lock_timeout_seconds: float | None = None,
         name: str | None = None,
+        execution_timeout_seconds: float | None = None,
     ) -> None:
         if not inspect.iscoroutinefunction(func):
             raise ConfigurationError(
@@ -49,6 +68,9 @@ class Workflow:
         self.name = name or func.__name__
         self.event_handler = event_handler
         self.lock_timeout_seconds = lock_timeout_seconds
+        self.execution_timeout_seconds = check_timeout_option(
+            execution_timeout_seconds, f"@workflow {self.name!r}: execution_timeout_seconds"
+        )
         self.signature = inspect.signature(func)
         params = list(self.signature.parameters.values())
         if not params or params[0].kind not in (
@@ -191,12 +213,20 @@ def workflow(func: Callable[..., Any], /) -> Workflow: ...
 
 @overload
 def workflow(
-    *, event_handler: bool = False, lock_timeout_seconds: float | None = None
+    *,
+    event_handler: bool = False,
+    lock_timeout_seconds: float | None = None,
+    execution_timeout_seconds: float | None = None,
 ) -> Callable[[Callable[..., Any]], Workflow]: ...
 
 
 def workflow(
-    func: Callable[..., Any] | None = None, /, *, event_handler: bool = False, lock_timeout_seconds: float | None = None
+    func: Callable[..., Any] | None = None,
+    /,
+    *,
+    event_handler: bool = False,
+    lock_timeout_seconds: float | None = None,
+    execution_timeout_seconds: float | None = None,
 ) -> Any:
     """Declare a workflow: an async function, first parameter the :class:`WorkflowContext`, that orchestrates
     activities and is replayed from history after a crash.
@@ -204,6 +234,11 @@ def workflow(
     Args:
         event_handler: also start it for every incoming CloudEvent whose type is the workflow's name.
         lock_timeout_seconds: lease timeout for its instances (default: the app's ``lease_timeout_seconds``).
+        execution_timeout_seconds: the longest an instance may run, counted from its start (its stored
+            ``created_at``, so crashes and ``ctx.recur()`` do not reset it). Past it, the instance is cancelled: its
+            running activity attempt is interrupted, a wait is cut short, its compensations run, and it ends
+            ``cancelled`` with ``error["message"]`` saying ``execution timeout of N s exceeded``
+            (``error["reason"] == "execution_timeout"``). ``None`` (default): no limit.
 
     Example::
 
@@ -214,11 +249,16 @@ def workflow(
 
         instance_id = await order_workflow.start(order_id="ORD-1", amount=9.5)
     """
+    options: dict[str, Any] = {
+        "event_handler": event_handler,
+        "lock_timeout_seconds": lock_timeout_seconds,
+        "execution_timeout_seconds": execution_timeout_seconds,
+    }
     if func is not None:
-        return Workflow(func, event_handler=event_handler, lock_timeout_seconds=lock_timeout_seconds)
+        return Workflow(func, **options)
 
     def decorator(f: Callable[..., Any]) -> Workflow:
-        return Workflow(f, event_handler=event_handler, lock_timeout_seconds=lock_timeout_seconds)
+        return Workflow(f, **options)
 
     return decorator
 

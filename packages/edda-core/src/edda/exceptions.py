@@ -8,6 +8,7 @@ Hierarchy::
         │   ├── PayloadTooLargeError      a value exceeds the storage's payload limit
         │   └── SessionUnavailableError   ctx.session used where no database session exists (also a RuntimeError)
         ├── RetryExhaustedError           an activity failed on every allowed attempt
+        ├── ActivityTimeoutError          an activity attempt ran past its timeout_seconds (also a TimeoutError)
         ├── EventTimeoutError             wait_event()/receive() timed out
         ├── ConfigurationError            bad EddaApp / decorator / storage options (also a ValueError)
         ├── StorageNotFoundError          no storage plugin for a URL scheme (also a LookupError)
@@ -33,6 +34,7 @@ from __future__ import annotations
 from typing import Any
 
 __all__ = [
+    "ActivityTimeoutError",
     "ChannelModeConflictError",
     "ConfigurationError",
     "EddaError",
@@ -102,6 +104,16 @@ class RetryExhaustedError(EddaError):
         self.errors: list[dict[str, Any]] = list(errors or [])
         self.last_error: dict[str, Any] | None = self.errors[-1] if self.errors else None
         self.exhausted = True
+
+
+class ActivityTimeoutError(EddaError, TimeoutError):
+    """An attempt of an activity did not finish within the activity's ``timeout_seconds`` (start to close).
+
+    Retryable: the retry policy sees it like any other exception, so the activity is tried again per its policy
+    (exclude it with ``RetryPolicy(non_retryable_error_types=(ActivityTimeoutError,))``); when attempts run out the
+    workflow gets :class:`RetryExhaustedError` with this as its ``__cause__``. The attempt's clock starts when the
+    attempt starts and is recorded, so a crash does not reset it. Also a builtin ``TimeoutError``.
+    """
 
 
 class EventTimeoutError(EddaError):

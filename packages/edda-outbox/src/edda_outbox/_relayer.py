@@ -26,6 +26,7 @@ from typing import Any
 import httpx
 
 from edda.clock import Clock, SystemClock
+from edda.exceptions import StorageUnavailableError
 from edda.storage.records import OutboxEvent
 from edda_outbox._encoding import encode_event
 from edda_outbox._outcome import Outcome, classify_error, classify_response
@@ -134,6 +135,8 @@ class OutboxRelayer:
         self._stopping = False
         self._next_due: datetime | None = None
         self._jitter = random.Random()
+        self._quiet_until: datetime | None = None  # failed passes are not logged again before this
+        self._suppressed = 0
         self.counts: dict[str, int] = {"published": 0, "retried": 0, "failed": 0, "expired": 0}
 
     @property
@@ -171,6 +174,22 @@ class OutboxRelayer:
             await self._client.aclose()
             self._client = None
 
+    def _log_failed_pass(self, exc: Exception) -> None:
+        """A failed pass (the database is down, say) is logged once a minute, not at every poll; only an error that
+        is not the database being unavailable carries its traceback."""
+        now = self._clock.now()
+        if self._quiet_until is not None and now < self._quiet_until:
+            self._suppressed += 1
+            return
+        more = f" ({self._suppressed} more failed passes not logged)" if self._suppressed else ""
+        self._suppressed = 0
+        self._quiet_until = now + timedelta(seconds=60)
+        detail = not isinstance(exc, StorageUnavailableError)
+        logger.error(
+            "Relaying outbox events failed: %s: %s; trying again every %s s%s",
+            type(exc).__name__, exc, self.poll_interval, more, exc_info=detail,
+        )  # fmt: skip
+
     def wake(self) -> None:
         """Look at the outbox now instead of at the next poll."""
         self._wake.set()
@@ -182,8 +201,9 @@ class OutboxRelayer:
             self._wake.clear()
             try:
                 claimed = await self.relay_once()
-            except Exception:
-                logger.exception("Relaying outbox events failed; trying again in %s s", self.poll_interval)
+                self._quiet_until = None
+            except Exception as exc:
+                self._log_failed_pass(exc)
                 claimed = 0
             if claimed and not self._stopping:
                 continue  # the next events of the same instances may be claimable now

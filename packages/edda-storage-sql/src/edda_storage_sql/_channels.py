@@ -107,12 +107,16 @@ _COMPETING_SUB = (
     "EXISTS (SELECT 1 FROM edda_channel_subscriptions s WHERE s.channel = edda_channel_messages.channel "
     "AND s.mode = 'competing')"
 )
+# Old messages that were delivered, or that nobody can ever take: addressed to an instance that does not exist or has
+# finished (events posted for unknown ids must not pile up for ever).
 _CLEANUP = Sql(
     "DELETE FROM edda_channel_messages WHERE published_at < :older_than AND ("
     f"((target_instance_id IS NOT NULL OR {_COMPETING_SUB}) AND claimed_by IS NOT NULL) "
     f"OR (target_instance_id IS NULL AND NOT {_COMPETING_SUB} AND NOT EXISTS (SELECT 1 FROM "
     "edda_channel_subscriptions s WHERE s.channel = edda_channel_messages.channel AND s.mode = 'broadcast' "
-    "AND s.cursor_seq < edda_channel_messages.seq)))"
+    "AND s.cursor_seq < edda_channel_messages.seq)) "
+    "OR (target_instance_id IS NOT NULL AND claimed_by IS NULL AND NOT EXISTS (SELECT 1 FROM edda_instances i "
+    f"WHERE i.instance_id = edda_channel_messages.target_instance_id AND i.status NOT IN {_FINISHED})))"
 )
 
 
@@ -360,7 +364,8 @@ def set_waiting(d: Dialect, instance_id: str, channel: str, now: datetime) -> St
 
 
 def cleanup_messages(d: Dialect, older_than: datetime) -> Op[int]:
-    """``cleanup_messages``: delete delivered messages published before ``older_than``."""
+    """``cleanup_messages``: delete messages published before ``older_than`` that were delivered or are addressed to
+    an instance that does not exist or has finished."""
 
     def steps() -> Steps:
         return int((yield Execute(_CLEANUP, {"older_than": d.ts_in(older_than)})))

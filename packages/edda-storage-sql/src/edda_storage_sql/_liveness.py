@@ -27,7 +27,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 from sqlalchemy.pool import NullPool
 
 from edda_storage_sql._dialects import Dialect
-from edda_storage_sql._errors import is_conflict
+from edda_storage_sql._errors import is_conflict, is_write_refused
 from edda_storage_sql._url import DatabaseTarget
 
 __all__ = ["Liveness"]
@@ -80,6 +80,7 @@ class Liveness:
         self._notifier: AsyncConnection | None = None
         self._notifier_pid: int | None = None  # backend pid of ``_notifier``: its notifications come back to us
         self._notify_lock = asyncio.Lock()
+        self._lost: set[str] = set()  # workers whose lost registration could not be renewed yet (logged once)
 
     @property
     def _pg(self) -> bool:
@@ -168,27 +169,46 @@ class Liveness:
             return False
         return bool(held)
 
-    async def _check_registrations_locked(self) -> None:
-        """Register again every worker of this process whose lock session was lost. Caller holds ``_lock``."""
+    async def _check_registrations_locked(self) -> bool:
+        """Register again every worker of this process whose lock session was lost. Caller holds ``_lock``.
+
+        Returns whether every registration holds now. Failures are logged once per worker until it succeeds
+        again, however often it is retried (a database that refuses writes refuses every retry)."""
+        intact = True
         for worker_id, (conn, lock) in list(self._held.items()):
             if await self._still_held(conn, lock):
                 continue
-            logger.warning("Liveness lock of worker %s was lost with its connection; registering again", worker_id)
+            if worker_id not in self._lost:
+                logger.warning("Liveness lock of worker %s was lost with its connection; registering again", worker_id)
             self._held.pop(worker_id, None)
             await _quiet_close(conn)
             try:
                 await self._register_locked(worker_id, datetime.now(UTC))
             except Exception as exc:
-                logger.warning("Registering worker %s again failed (retried at the next check): %s", worker_id, exc)
+                if worker_id not in self._lost:
+                    logger.warning(
+                        "Registering worker %s again failed (retried before each recovery pass): %s", worker_id, exc
+                    )
+                self._lost.add(worker_id)
                 self._held[worker_id] = (conn, lock)  # a closed connection: the next check fails and retries
+                intact = False
+                continue
+            if worker_id in self._lost:
+                self._lost.discard(worker_id)
+                logger.info("Worker %s is registered again", worker_id)
+        return intact
 
     async def reap(self, now: datetime) -> int:
         """Expire the leases of registered workers whose lock is free (their process died). Returns how many.
 
         Our own registrations are checked first: a worker whose lock connection broke must not take itself for
-        dead."""
+        dead.
+
+        Raises:
+            Exception: the driver's error when the database refuses writes (read-only, out of space)."""
         async with self._lock:
-            await self._check_registrations_locked()
+            if not await self._check_registrations_locked():
+                return 0  # until this process's own registration holds again, it cannot judge the others
             held = next(iter(self._held.values()), None)
             if held is None:
                 return 0
@@ -206,6 +226,8 @@ class Liveness:
                     if is_conflict(exc) and attempt + 1 < _DEADLOCK_RETRIES:
                         await asyncio.sleep(0.005 * (attempt + 1))
                         continue
+                    if is_write_refused(exc):
+                        raise  # the claim that follows would be refused too: its pass fails and backs off
                     logger.warning("Checking for dead workers failed: %s", exc)
                     return 0
             return 0  # pragma: no cover - the loop always returns

@@ -33,7 +33,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
-from edda_storage_sql._errors import is_conflict, is_disconnect, unavailable
+from edda_storage_sql._errors import is_conflict, is_disconnect, is_write_refused, unavailable
 from edda_storage_sql._sql import Op
 from edda_storage_sql._url import DatabaseTarget
 
@@ -117,7 +117,8 @@ class ServerPool:
         connection is retried once for a read.
 
         Raises:
-            StorageUnavailableError: the connection was lost (or could not be made).
+            StorageUnavailableError: the connection was lost (or could not be made), or the database refused the
+                write (read-only, or out of space).
         """
         await self._slots.acquire(urgent)
         try:
@@ -140,6 +141,11 @@ class ServerPool:
                         lost += 1
                         continue
                     raise unavailable(self._target, exc, doing="use") from exc
+                if is_write_refused(exc):
+                    # Read-only (a standby after a failover, read_only set) or out of space. Drop the connection:
+                    # a new one may reach the new primary, and none that answered this is kept.
+                    await self._drop(conn)
+                    raise unavailable(self._target, exc, doing="write to") from exc
                 await conn.close()
                 if is_conflict(exc) and conflicts < _CONFLICT_RETRIES:
                     conflicts += 1

@@ -21,7 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, create_async_en
 
 from edda.exceptions import ConfigurationError, StorageConflictError, StorageUnavailableError
 from edda_storage_sql._dialects import Dialect
-from edda_storage_sql._errors import is_conflict, is_disconnect, is_duplicate_key, unavailable
+from edda_storage_sql._errors import is_conflict, is_disconnect, is_duplicate_key, is_write_refused, unavailable
 from edda_storage_sql._executor import Opened, not_ready
 from edda_storage_sql._liveness import Liveness
 from edda_storage_sql._migrations import migrate_mysql, migrate_postgresql
@@ -125,7 +125,7 @@ class ServerExecutor:
             raise
         except Exception as exc:
             await pool.dispose()
-            if is_disconnect(exc):
+            if is_disconnect(exc) or is_write_refused(exc):
                 raise unavailable(target, exc, doing="prepare") from exc
             raise
         self._pool = pool
@@ -175,13 +175,17 @@ class ServerExecutor:
         if self._pool is None:
             raise not_ready()
         runner = run_sqlalchemy if self._pg else _run_mysql_in_tx
-        return SQLTransaction(self._pool.engine, owner=owner, runner=runner, map_error=self._tx_error)
+        return SQLTransaction(
+            self._pool.engine, owner=owner, runner=runner, map_error=self._tx_error, drop_unavailable=True
+        )
 
     def _tx_error(self, exc: Exception) -> Exception:
         if is_disconnect(exc):
             if self._pool is not None:
                 self._pool.note_disconnect()
             return unavailable(self._target, exc, doing="use")
+        if is_write_refused(exc):
+            return unavailable(self._target, exc, doing="write to")
         if is_conflict(exc):
             # Outside a transaction the pool retries these; inside one, the whole transaction (the activity's
             # business writes included) is gone, so the run is retried from history, as after a lost connection.
@@ -197,12 +201,22 @@ class ServerExecutor:
         if time.monotonic() - self._last_reap < REAP_MIN_INTERVAL_SECONDS:
             return  # back-to-back passes (a backlog of due timers, a burst of work) need not each look
         self._last_reap = time.monotonic()
-        reaped = await self._liveness.reap(now)
+        try:
+            reaped = await self._liveness.reap(now)
+        except Exception as exc:
+            if is_write_refused(exc):
+                raise unavailable(self._target, exc, doing="write to") from exc
+            raise
         if reaped:
             logger.info("Took over %d instance(s) of worker(s) whose process died", reaped)
 
     async def register_worker(self, worker_id: str) -> None:
-        await self._liveness.register(worker_id, datetime.now(UTC))
+        try:
+            await self._liveness.register(worker_id, datetime.now(UTC))
+        except Exception as exc:
+            if is_disconnect(exc) or is_write_refused(exc):
+                raise unavailable(self._target, exc, doing="register a worker with") from exc
+            raise
 
     async def unregister_worker(self, worker_id: str) -> None:
         await self._liveness.unregister(worker_id)

@@ -1,6 +1,7 @@
 """``SQLAlchemyStorage``: Edda's storage SPI on SQLite, PostgreSQL and MySQL/MariaDB.
 
-A facade: each method encodes its input (raising on a bad value before any I/O), builds its operation from the
+A facade: each method checks and encodes its input (raising on a bad value before any I/O: ids no database can store
+or compare exactly are refused, see :mod:`._keys`), builds its operation from the
 statement generators (:mod:`._instances`, :mod:`._history`, :mod:`._leases`, :mod:`._commit`, :mod:`._channels`,
 :mod:`._outbox`) and hands it to the executor picked once from the URL (:mod:`._executor`): the SQLite writer and
 readers, or the server connection pool. Nothing here depends on which database it is.
@@ -35,10 +36,11 @@ from edda.storage.records import (
     StepOutcome,
     StorageCapabilities,
 )
-from edda_storage_sql import _channels, _commit, _history, _instances, _leases, _outbox
+from edda_storage_sql import _channels, _commit, _history, _instances, _leases, _outbox, _retention
 from edda_storage_sql._codec import PayloadGuard
 from edda_storage_sql._dialects import dialect_for
 from edda_storage_sql._executor import Executor
+from edda_storage_sql._keys import check_commit, check_key, check_keys, check_text, clean_text
 from edda_storage_sql._options import DEFAULT_MAX_PAYLOAD_BYTES, OPTIONS, StorageOptions
 from edda_storage_sql._server_executor import ServerExecutor
 from edda_storage_sql._sqlite_executor import SQLiteExecutor
@@ -226,31 +228,61 @@ class SQLAlchemyStorage:
     async def create_instance(self, new: NewInstance) -> tuple[InstanceRecord, bool]:
         """Create the instance (owned by ``new.owner_id``, lease epoch 1), or return the existing one unchanged."""
         d = self._dialect
+        check_key(new.instance_id, "instance id")
+        check_key(new.workflow_name, "workflow name")
+        check_key(new.owner_id, "worker id")
         encoded = _instances.encode_instance(d, self._guard, new)  # validates the payload before any I/O
         return await self._executor.write(lambda: _instances.create_instance(d, encoded))
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance, or ``None``."""
+        check_key(instance_id, "instance id")
         return await self._executor.read(lambda: _instances.get_instance(self._dialect, instance_id))
 
     async def find_instances(self, query: InstanceQuery) -> InstancePage:
         """Instances matching every filter, newest first, one page at a time (see the storage protocol)."""
         d = self._dialect
+        for what, text in (("status filter", query.status), ("workflow name filter", query.workflow_name)):
+            check_text(text, what)
+        check_text(query.instance_id, "instance id filter")
+        check_text(None if query.cursor is None else query.cursor[1], "page token")
+        for path, value in query.input_filters:
+            check_text(value, f"input filter {path!r}")
         prepared = _instances.prepare_find(d, query)  # validates the filters
         return await self._executor.read(lambda: _instances.find_instances(d, prepared, query.limit))
 
     async def request_cancel(self, instance_id: str, *, now: datetime) -> InstanceRecord | None:
         """Flag an unfinished instance for cancellation; returns the record after the change, or ``None``."""
+        check_key(instance_id, "instance id")
         return await self._executor.write(lambda: _instances.request_cancel(self._dialect, instance_id, now))
 
     async def reopen_instance(self, instance_id: str, *, now: datetime) -> bool:
         """Make a ``failed`` instance runnable again (status ``running``, error cleared, no owner); False if none."""
         return await self._executor.write(lambda: _instances.reopen_instance(self._dialect, instance_id, now))
 
+    # -- retention ---------------------------------------------------------------------------------------------------
+
+    async def find_expired_instances(self, *, finished_before: datetime, limit: int) -> list[InstanceRecord]:
+        """Up to ``limit`` instances retention would delete at ``finished_before``, the earliest finished first."""
+        make = partial(_retention.find_expired, self._dialect, finished_before, limit)
+        make()  # validates ``limit`` before any I/O
+        return await self._executor.read(make)
+
+    async def count_expired_instances(self, *, finished_before: datetime) -> int:
+        """How many instances retention would delete at ``finished_before``."""
+        return await self._executor.read(lambda: _retention.count_expired(self._dialect, finished_before))
+
+    async def delete_expired_instances(self, *, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` expired instances with their history, in one transaction; returns how many."""
+        make = partial(_retention.delete_expired, self._dialect, finished_before, limit)
+        make()  # validates ``limit`` before any I/O
+        return await self._executor.write(make)
+
     # -- history -----------------------------------------------------------------------------------------------------
 
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
         """The history of one iteration (default: the current one), in ``seq`` order."""
+        check_key(instance_id, "instance id")
         return await self._executor.read(lambda: _history.get_history(self._dialect, instance_id, iteration))
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
@@ -259,6 +291,7 @@ class SQLAlchemyStorage:
         Instances without history are missing from the result, as are unknown ids."""
         if not instance_ids:
             return {}
+        check_keys(instance_ids, "instance id")
         return await self._executor.read(lambda: _history.get_histories(self._dialect, instance_ids))
 
     # -- the unit of work --------------------------------------------------------------------------------------------
@@ -273,6 +306,7 @@ class SQLAlchemyStorage:
             StorageUnavailableError: the connection was lost.
         """
         d = self._dialect
+        check_commit(commit)
         step = _commit.encode_step(d, self._guard, commit)
         if tx is not None:
             if not isinstance(tx, SQLTransaction):
@@ -304,6 +338,8 @@ class SQLAlchemyStorage:
         self, instance_id: str, *, worker_id: str, now: datetime, lease_expires_at: datetime
     ) -> InstanceRecord | None:
         """Take the lease of an unfinished instance that is unowned, expired, or already ``worker_id``'s."""
+        check_key(instance_id, "instance id")
+        check_key(worker_id, "worker id")
         return await self._executor.write(
             lambda: _leases.claim_instance(self._dialect, instance_id, worker_id, now, lease_expires_at), urgent=True
         )
@@ -316,6 +352,7 @@ class SQLAlchemyStorage:
         On PostgreSQL and MySQL the leases of workers whose process died are expired first (see
         :mod:`._liveness`), so their instances are claimed in this pass.
         """
+        check_key(worker_id, "worker id")
         await self._executor.reap_dead_workers(now)
         return await self._executor.write(
             lambda: _leases.claim_runnable(self._dialect, worker_id, now, lease_expires_at, limit), urgent=True
@@ -337,6 +374,9 @@ class SQLAlchemyStorage:
     async def publish(self, message: NewMessage, *, now: datetime) -> tuple[ChannelMessageRecord, tuple[str, ...]]:
         """Store ``message`` and wake its waiting receivers; returns the stored message and the ids woken."""
         d = self._dialect
+        check_key(message.channel, "channel name")
+        check_key(message.target_instance_id, "target instance id")
+        check_text(message.message_id, "message id")
         encoded = _channels.encode_message(self._guard, message)
         record, woken = await self._executor.write(lambda: _channels.publish(d, encoded, now))
         return record, woken
@@ -346,6 +386,9 @@ class SQLAlchemyStorage:
     ) -> ChannelMessageRecord | None:
         """Atomically apply ``commit``, then take the first deliverable message on ``channel`` or record the wait."""
         d = self._dialect
+        check_key(channel, "channel name")
+        check_text(step_id, "step id")
+        check_commit(commit)
         step = _commit.encode_step(d, self._guard, commit)
         waiting = None if wait is None else _commit.encode_update(d, self._guard, wait)
         return await self._executor.write(
@@ -353,7 +396,8 @@ class SQLAlchemyStorage:
         )
 
     async def cleanup_messages(self, *, older_than: datetime) -> int:
-        """Delete delivered messages published before ``older_than``; returns how many."""
+        """Delete messages published before ``older_than`` that were delivered, or are addressed to an instance that
+        does not exist or has finished (nobody will ever take them); returns how many."""
         return await self._executor.write(lambda: _channels.cleanup_messages(self._dialect, older_than))
 
     # -- workers and timers ------------------------------------------------------------------------------------------
@@ -361,6 +405,7 @@ class SQLAlchemyStorage:
     async def register_worker(self, worker_id: str) -> None:
         """Tie ``worker_id``'s liveness to a session of its own (PostgreSQL advisory lock, MySQL named lock), so
         its instances are taken over as soon as its process dies. No-op on SQLite (one process per database)."""
+        check_key(worker_id, "worker id")
         await self._executor.register_worker(worker_id)
 
     async def unregister_worker(self, worker_id: str) -> None:
@@ -379,6 +424,7 @@ class SQLAlchemyStorage:
 
     async def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
         """The outbox event ``event_id`` (the first written with that id), or ``None``."""
+        check_key(event_id, "outbox event id")
         return await self._executor.read(lambda: _outbox.get_outbox_event(self._dialect, event_id))
 
     async def claim_outbox(
@@ -393,20 +439,23 @@ class SQLAlchemyStorage:
         self, event_id: str, *, worker_id: str, status: str, now: datetime, error: str | None = None
     ) -> bool:
         """Record a claimed event's outcome (``published``, ``failed`` or ``expired``); False if no longer held."""
-        make = partial(_outbox.finish_outbox, self._dialect, event_id, worker_id, status, now, error)
+        make = partial(_outbox.finish_outbox, self._dialect, event_id, worker_id, status, now, clean_text(error))
         make()  # validates ``status`` before any I/O
         return await self._executor.write(make)
 
     async def retry_outbox(self, event_id: str, *, worker_id: str, error: str, next_attempt_at: datetime) -> bool:
         """Count a failed send, record ``error`` and make the event due at ``next_attempt_at``; False if not held."""
+        error = clean_text(error) or ""
         return await self._executor.write(
             lambda: _outbox.retry_outbox(self._dialect, event_id, worker_id, error, next_attempt_at)
         )
 
     async def resend_outbox(self, event_id: str, *, now: datetime) -> bool:
         """Make a failed, expired or skipped event pending again (attempts reset); False if there is none such."""
+        check_key(event_id, "outbox event id")
         return await self._executor.write(lambda: _outbox.resend_outbox(event_id))
 
     async def skip_outbox(self, event_id: str, *, now: datetime) -> bool:
         """Mark a pending or failed event skipped, so its instance's later events go out; False if none such."""
+        check_key(event_id, "outbox event id")
         return await self._executor.write(lambda: _outbox.skip_outbox(event_id))

@@ -14,6 +14,7 @@ from typing import Any, NoReturn, TypeVar
 
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from edda.exceptions import StorageUnavailableError
 from edda_storage_sql._sql import Op, run_sqlalchemy
 
 __all__ = ["SQLTransaction"]
@@ -36,6 +37,7 @@ class SQLTransaction:
         runner: Callable[[Op[Any], AsyncConnection], Awaitable[Any]] = run_sqlalchemy,
         on_start: Callable[[], Callable[[], None] | None] | None = None,
         map_error: Callable[[Exception], Exception] | None = None,
+        drop_unavailable: bool = False,
     ) -> None:
         self._engine = engine
         self._runner = runner
@@ -45,6 +47,8 @@ class SQLTransaction:
         self._map_error = map_error
         self._session: AsyncSession | None = None
         self._done = False
+        self._drop_unavailable = drop_unavailable
+        self._discard = False  # the connection answered "unavailable" (e.g. read-only): do not pool it again
 
     @property
     def session(self) -> AsyncSession:
@@ -119,7 +123,9 @@ class SQLTransaction:
     async def _close(self) -> None:
         session, self._session = self._session, None
         try:
-            if session is not None:
+            if session is not None and self._discard:
+                await session.invalidate()  # a new connection may reach a writable primary
+            elif session is not None:
                 await session.close()
         except Exception:  # the connection may be gone; it is invalidated by the pool
             pass
@@ -132,4 +138,6 @@ class SQLTransaction:
         mapped = self._map_error(exc) if self._map_error is not None else exc
         if mapped is exc:
             raise exc
+        if self._drop_unavailable and isinstance(mapped, StorageUnavailableError):
+            self._discard = True
         raise mapped from exc

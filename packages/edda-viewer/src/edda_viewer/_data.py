@@ -1,7 +1,8 @@
 """What the pages read and do, over an :class:`edda.EddaApp`: no NiceGUI here.
 
 Reads go through the storage SPI (``find_instances`` with a keyset cursor, ``get_instance``, ``get_history``,
-``list_outbox_events``): no ``COUNT(*)`` and no ``OFFSET``. Actions go through the app's client API
+``list_outbox_events``): no ``COUNT(*)`` (but the retention line's, once per page load, with ``--retention-days``)
+and no ``OFFSET``. Actions go through the app's client API
 (``start_workflow``, ``cancel_workflow``, ``resend_outbox_event``, ``skip_outbox_event``), which validates their
 input.
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from edda import EddaApp, Workflow, get_all_workflows
@@ -103,6 +104,12 @@ class ViewerData:
         rows = ordered[: filters.page_size]
         more = len(ordered) > filters.page_size or by_name.next_cursor is not None or by_id.next_cursor is not None
         return InstanceListPage(rows, _key(rows[-1]) if more and rows else None)
+
+    async def retention_due(self, days: float) -> tuple[datetime, int]:
+        """The cutoff of a ``days`` retention period and how many finished instances are past it (what an app with
+        ``instance_retention_days=days`` deletes)."""
+        cutoff = self.app.clock.now() - timedelta(days=days)
+        return cutoff, await self.app.storage.count_expired_instances(finished_before=cutoff)
 
     async def instance_detail(self, instance_id: str, *, iteration: int | None = None) -> InstanceDetail | None:
         """The instance and the history of ``iteration`` (default: its current one), or None if it does not exist."""

@@ -102,6 +102,7 @@ class ViewerOptions:
     read_only: bool = False
     refresh_interval: float = 2.0
     title: str = "Edda"
+    retention_days: float | None = None  # the apps' instance_retention_days: the list says what it deletes
 
     def __post_init__(self) -> None:
         if not isinstance(self.host, str) or not self.host:
@@ -113,6 +114,11 @@ class ViewerOptions:
         interval = self.refresh_interval
         if isinstance(interval, bool) or not isinstance(interval, int | float) or not 0.1 <= interval <= 3600:
             raise ConfigurationError(f"refresh_interval must be a number of seconds from 0.1 to 3600, got {interval!r}")
+        days = self.retention_days
+        if days is not None and (isinstance(days, bool) or not isinstance(days, int | float) or not 0 < days <= 36500):
+            raise ConfigurationError(
+                f"retention_days (--retention-days) must be a number of days, above 0 and at most 36500, got {days!r}"
+            )
         if not is_loopback(self.host) and not self.auth.enabled and not self.insecure:
             raise ConfigurationError(
                 f"Refusing to listen on {self.host}, which is not a loopback address, without authentication: anyone "

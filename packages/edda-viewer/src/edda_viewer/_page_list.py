@@ -60,6 +60,8 @@ class InstanceListPageView:
         frame(self.viewer, self.request, current="/")
         with ui.column().classes("w-full p-4 gap-2"):
             self._controls()
+            if self.viewer.options.retention_days is not None:
+                await self._retention(self.viewer.options.retention_days)
             self.message = ui.label().classes("text-negative")
             self.table = ui.table(columns=_COLUMNS, rows=[], row_key="instance_id").classes("w-full")
             self.table.props('flat bordered dense :pagination="{rowsPerPage: 0}" hide-pagination')
@@ -98,6 +100,19 @@ class InstanceListPageView:
         for testid, control in controls.items():
             control.props["data-testid"] = testid
             control.on_value_change(self.apply_filters)
+
+    async def _retention(self, days: float) -> None:
+        try:
+            cutoff, due = await self.viewer.data.retention_due(days)
+        except Exception as exc:  # the database is unreachable: the table's message says so
+            note = f"Retention: could not count the instances it deletes ({self.viewer.explain(exc)})"
+        else:
+            period = f"{days:g} day{'' if days == 1 else 's'}"
+            note = (
+                f"Retention: instances that finished more than {period} ago (before {when(cutoff)}) are deleted with "
+                f"their history when your app runs with instance_retention_days={days:g}; {due} are past it now."
+            )
+        ui.label(note).classes("text-caption text-grey-8").props("data-testid=retention")
 
     async def apply_filters(self) -> None:
         fields = {"search": self.search, "date_from": self.date_from, "date_to": self.date_to, "input": self.inputs}

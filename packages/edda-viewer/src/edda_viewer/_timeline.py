@@ -178,6 +178,8 @@ def build_timeline(history: Sequence[HistoryEvent]) -> list[TimelineStep]:
                 steps.append(step)
             step.seqs.append(event.seq)
             _activity(step, event)
+        elif event.event_type == T.ACTIVITY_ATTEMPT_STARTED:  # an activity with a timeout: its attempt began
+            pass
         elif event.event_type == T.COMPENSATION_ATTACHED:
             owner = activities.get(event.activity_id)
             if owner is not None:

@@ -79,6 +79,10 @@ def configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace],
     parser.add_argument(
         "--read-only", action="store_true", help="hide start, cancel and outbox actions: the viewer only reads"
     )
+    parser.add_argument(
+        "--retention-days", type=float, default=None, metavar="DAYS",
+        help="your app's instance_retention_days: the list then says which finished instances it deletes",
+    )  # fmt: skip
     return _run
 
 
@@ -102,7 +106,10 @@ def _run(ns: argparse.Namespace) -> int:
             username=ns.user or os.environ.get(ENV_USER) or None,
             password=ns.password or os.environ.get(ENV_PASSWORD) or None,
         )
-        options = ViewerOptions(host=ns.host, port=ns.port, auth=auth, insecure=ns.insecure, read_only=ns.read_only)
+        options = ViewerOptions(
+            host=ns.host, port=ns.port, auth=auth, insecure=ns.insecure, read_only=ns.read_only,
+            retention_days=ns.retention_days,
+        )  # fmt: skip
     except ConfigurationError as exc:
         return _fail(str(exc))
     if not nicegui_installed():

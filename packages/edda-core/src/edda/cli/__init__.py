@@ -1,11 +1,11 @@
 """The ``edda`` command: operate workflows in any Edda database from a terminal or a CI job.
 
 Built-in subcommands (standard library only): ``list``, ``show``, ``history``, ``cancel``, ``resume``,
-``outbox list|resend|skip``, ``migrate`` and ``replay``. Installed packages add more through the ``edda.cli``
-entry-point group (``edda viewer`` from edda-viewer): an entry point ``name = "module:configure"`` names a function
-``configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]`` that adds the subcommand's
-options to ``parser`` and returns its handler. A plugin is imported only when its subcommand runs, so a broken one
-never breaks ``edda --help`` or the other subcommands.
+``outbox list|resend|skip``, ``migrate``, ``replay`` and ``retention``. Installed packages add more through the
+``edda.cli`` entry-point group (``edda viewer`` from edda-viewer): an entry point ``name = "module:configure"`` names
+a function ``configure(parser: argparse.ArgumentParser) -> Callable[[argparse.Namespace], int]`` that adds the
+subcommand's options to ``parser`` and returns its handler. A plugin is imported only when its subcommand runs, so
+a broken one never breaks ``edda --help`` or the other subcommands.
 
 Exit codes: 0 success; 1 the operation failed; 2 bad usage (including no ``--db``/``EDDA_DB_URL``); 3 no such
 instance or outbox event; 4 ``migrate --status`` found pending migrations. Database URLs are never printed with
@@ -19,7 +19,7 @@ import sys
 from collections.abc import Sequence
 
 from edda import __version__
-from edda.cli import _instances, _migrate, _outbox, _replay
+from edda.cli import _instances, _migrate, _outbox, _replay, _retention
 from edda.cli._common import EXIT_FAILED, CliError, Handler
 from edda.cli._plugins import Plugin, find_plugins
 
@@ -36,7 +36,7 @@ def build_parser(plugins: dict[str, Plugin], chosen: str | None) -> argparse.Arg
 
     parser.add_argument("--version", action="version", version=f"edda {__version__}")
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
-    for module in (_instances, _outbox, _migrate, _replay):
+    for module in (_instances, _outbox, _migrate, _replay, _retention):
         module.configure(subparsers)
     for name, plugin in sorted(plugins.items()):
         sub = subparsers.add_parser(name, help=f"{plugin.summary} (from {plugin.distribution})")

@@ -1,8 +1,9 @@
 """``memory://``: the reference storage, kept in process memory.
 
 It implements every role of :mod:`edda.storage.protocol` with the same observable behaviour as the SQL backends
-(values are JSON round-tripped on the way in, so a tuple comes back as a list there too), and is what the
-conformance kit is first proven against. Nothing survives the process; use it for tests and examples.
+(values are JSON round-tripped on the way in, so a tuple comes back as a list there too; identifiers a database
+cannot store or compare exactly are refused, see :mod:`edda.storage._keys`), and is what the conformance kit is
+first proven against. Nothing survives the process; use it for tests and examples.
 
 Longer than 500 lines because it is the executable specification of the whole SPI in one class: every role
 side by side, so that a reader can check one role's behaviour against the others' in one place.
@@ -18,6 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from edda.exceptions import ChannelModeConflictError, LeaseLostError, PayloadTooLargeError, SessionUnavailableError
+from edda.storage._keys import check_commit, check_key, check_text, clean_text, encodable
 from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ACTIVE_STATUSES,
@@ -49,10 +51,12 @@ _JSON_COLUMNS = ("input_data", "output_data", "error", "wait")
 
 
 def _freeze(value: Any) -> Any:
-    """Store data the way a database would: bytes as bytes, everything else as JSON text."""
+    """Store data the way a database would: bytes as bytes, everything else as JSON text (UTF-8, or ASCII escapes
+    when a string holds a lone surrogate, as the SQL storage does)."""
     if isinstance(value, bytes):
         return value
-    return json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    text = json.dumps(value, separators=(",", ":"), allow_nan=False, ensure_ascii=False)
+    return text if encodable(text) else json.dumps(value, separators=(",", ":"), allow_nan=False)
 
 
 def _thaw(value: Any) -> Any:
@@ -63,6 +67,12 @@ def _thaw(value: Any) -> Any:
 
 def _size(value: Any) -> int:
     return len(value) if isinstance(value, bytes) else len(value.encode())
+
+
+def _positive(limit: Any) -> int:
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValueError(f"limit must be a positive int, got {limit!r}")
+    return limit
 
 
 class _MemoryTransaction:
@@ -152,6 +162,9 @@ class InMemoryStorage:
     # -- instances ----------------------------------------------------------------------------------------------
 
     async def create_instance(self, new: NewInstance) -> tuple[InstanceRecord, bool]:
+        check_key(new.instance_id, "instance id")
+        check_key(new.workflow_name, "workflow name")
+        check_key(new.owner_id, "worker id")
         existing = self._instances.get(new.instance_id)
         if existing is not None:
             return self._record(existing), False
@@ -179,10 +192,17 @@ class InMemoryStorage:
         return self._record(row), True
 
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
+        check_key(instance_id, "instance id")
         row = self._instances.get(instance_id)
         return None if row is None else self._record(row)
 
     async def find_instances(self, query: InstanceQuery) -> InstancePage:
+        for what, text in (("status filter", query.status), ("workflow name filter", query.workflow_name)):
+            check_text(text, what)
+        check_text(query.instance_id, "instance id filter")
+        check_text(None if query.cursor is None else query.cursor[1], "page token")
+        for path, value in query.input_filters:
+            check_text(value, f"input filter {path!r}")
         rows = sorted(self._instances.values(), key=lambda r: (r["created_at"], r["instance_id"]), reverse=True)
         out: list[InstanceRecord] = []
         for row in rows:
@@ -228,6 +248,7 @@ class InMemoryStorage:
         return True
 
     async def request_cancel(self, instance_id: str, *, now: datetime) -> InstanceRecord | None:
+        check_key(instance_id, "instance id")
         row = self._instances.get(instance_id)
         if row is None:
             return None
@@ -244,13 +265,52 @@ class InMemoryStorage:
         row.update(wake_at=None, wait=_freeze(None), updated_at=now)
         return True
 
+    # -- retention ----------------------------------------------------------------------------------------------
+
+    def _expired(self, finished_before: datetime) -> list[dict[str, Any]]:
+        """Finished before ``finished_before``, no outbox event still to send; the earliest finished first."""
+        held = {e.instance_id for e in self._outbox if e.status in BLOCKING_OUTBOX_STATUSES}
+        rows = [
+            row
+            for row in self._instances.values()
+            if row["status"] in FINISHED_STATUSES
+            and row["completed_at"] is not None
+            and row["completed_at"] < finished_before
+            and row["instance_id"] not in held
+        ]
+        return sorted(rows, key=lambda r: (r["completed_at"], r["instance_id"]))
+
+    async def find_expired_instances(self, *, finished_before: datetime, limit: int) -> list[InstanceRecord]:
+        return [self._record(row) for row in self._expired(finished_before)[: _positive(limit)]]
+
+    async def count_expired_instances(self, *, finished_before: datetime) -> int:
+        return len(self._expired(finished_before))
+
+    async def delete_expired_instances(self, *, finished_before: datetime, limit: int) -> int:
+        doomed = {row["instance_id"] for row in self._expired(finished_before)[: _positive(limit)]}
+        for iid in doomed:
+            del self._instances[iid]
+            self._anchors.pop(iid, None)
+        self._history = [e for e in self._history if e.instance_id not in doomed]
+        for key in [k for k in self._history_by_instance if k[0] in doomed]:
+            del self._history_by_instance[key]
+        for key in [k for k in self._subs if k[0] in doomed]:
+            del self._subs[key]
+        self._outbox = [  # events still to send stay (none, by the definition of expired; a re-send may race)
+            e for e in self._outbox if e.instance_id not in doomed or e.status in BLOCKING_OUTBOX_STATUSES
+        ]
+        return len(doomed)
+
     # -- history ------------------------------------------------------------------------------------------------
 
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
+        check_key(instance_id, "instance id")
         return self._history_of(instance_id, iteration)
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
         """The current history of each existing instance of ``instance_ids`` (one read for a batch)."""
+        for iid in instance_ids:
+            check_key(iid, "instance id")
         return {iid: self._history_of(iid, None) for iid in dict.fromkeys(instance_ids) if iid in self._instances}
 
     def _history_of(self, instance_id: str, iteration: int | None) -> list[HistoryEvent]:
@@ -284,6 +344,7 @@ class InMemoryStorage:
         return StepOutcome(cancel_requested=row["cancel_requested"])
 
     def _prepare(self, commit: StepCommit) -> dict[str, Any]:
+        check_commit(commit)
         history = [(h, self._check(_freeze(h.event_data)), h.payload) for h in commit.history]
         for _h, _data, payload in history:
             if payload is not None:
@@ -442,6 +503,9 @@ class InMemoryStorage:
         )
 
     async def publish(self, message: NewMessage, *, now: datetime) -> tuple[ChannelMessageRecord, tuple[str, ...]]:
+        check_key(message.channel, "channel name")
+        check_key(message.target_instance_id, "target instance id")
+        check_text(message.message_id, "message id")
         data = self._check(_freeze(message.data))
         row, woken = self._publish(message, data, _freeze(message.metadata), now)
         return self._message_record(row), tuple(woken)
@@ -449,6 +513,8 @@ class InMemoryStorage:
     async def receive_or_wait(
         self, commit: StepCommit, *, channel: str, step_id: str, wait: InstanceUpdate | None
     ) -> ChannelMessageRecord | None:
+        check_key(channel, "channel name")
+        check_text(step_id, "step id")
         prepared = self._prepare(commit)
         wait_changes = self._prepare(StepCommit(fence=commit.fence, now=commit.now, update=wait))["changes"]
         self._apply(commit, prepared)
@@ -505,7 +571,10 @@ class InMemoryStorage:
         return record
 
     async def cleanup_messages(self, *, older_than: datetime) -> int:
-        def delivered(m: dict[str, Any]) -> bool:
+        def delivered(m: dict[str, Any]) -> bool:  # or nobody can ever take it: its target is unknown or finished
+            if m["target"] is not None and m["claimed_by"] is None:
+                target = self._instances.get(m["target"])
+                return target is None or target["status"] in FINISHED_STATUSES
             if m["target"] is not None or self._channel_mode(m["channel"]) == "competing":
                 return m["claimed_by"] is not None
             cursors = [
@@ -523,7 +592,7 @@ class InMemoryStorage:
     # -- workers and timers -------------------------------------------------------------------------------------
 
     async def register_worker(self, worker_id: str) -> None:
-        return None
+        check_key(worker_id, "worker id")
 
     async def unregister_worker(self, worker_id: str) -> None:
         return None
@@ -559,6 +628,8 @@ class InMemoryStorage:
     async def claim_instance(
         self, instance_id: str, *, worker_id: str, now: datetime, lease_expires_at: datetime
     ) -> InstanceRecord | None:
+        check_key(instance_id, "instance id")
+        check_key(worker_id, "worker id")
         row = self._instances.get(instance_id)
         if row is None or row["status"] in FINISHED_STATUSES:
             return None
@@ -570,6 +641,7 @@ class InMemoryStorage:
     async def claim_runnable(
         self, *, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
     ) -> list[InstanceRecord]:
+        check_key(worker_id, "worker id")
         claimed: list[InstanceRecord] = []
         candidates = sorted(self._instances.values(), key=lambda r: (r["wake_at"] or r["updated_at"], r["instance_id"]))
         for row in candidates:
@@ -617,6 +689,7 @@ class InMemoryStorage:
         return [replace(e, data=_thaw(e.data)) for e in events]
 
     async def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
+        check_key(event_id, "outbox event id")
         for event in self._outbox:
             if event.event_id == event_id:
                 return replace(event, data=_thaw(event.data))
@@ -666,7 +739,7 @@ class InMemoryStorage:
             event,
             status=status,
             attempts=event.attempts + (status != "expired"),
-            last_error=error,
+            last_error=clean_text(error),
             claimed_by=None,
             claim_expires_at=None,
             published_at=now if status == "published" else None,
@@ -681,7 +754,7 @@ class InMemoryStorage:
         self._outbox[i] = replace(
             event,
             attempts=event.attempts + 1,
-            last_error=error,
+            last_error=clean_text(error),
             claimed_by=None,
             claim_expires_at=None,
             next_attempt_at=next_attempt_at,
@@ -689,9 +762,11 @@ class InMemoryStorage:
         return True
 
     async def resend_outbox(self, event_id: str, *, now: datetime) -> bool:
+        check_key(event_id, "outbox event id")
         return self._set_outbox_status(event_id, RESENDABLE_OUTBOX_STATUSES, "pending")
 
     async def skip_outbox(self, event_id: str, *, now: datetime) -> bool:
+        check_key(event_id, "outbox event id")
         return self._set_outbox_status(event_id, SKIPPABLE_OUTBOX_STATUSES, "skipped")
 
     def _set_outbox_status(self, event_id: str, allowed: frozenset[str], status: str) -> bool:

@@ -126,6 +126,36 @@ class InstanceStore(Protocol):
         ``failed``. Used to retry an instance that failed on ``NonDeterminismError`` once the code is fixed."""
         ...
 
+    # Retention (EddaApp(instance_retention_days=...)). An instance is *expired* at ``finished_before`` when it is
+    # finished (FINISHED_STATUSES), its ``completed_at`` is before ``finished_before``, and none of its outbox events is
+    # still to be sent (``pending`` or ``failed``: BLOCKING_OUTBOX_STATUSES); such an instance waits until its events
+    # are published, skipped or expired. The three methods agree on that set: what the first two show is what the
+    # third deletes.
+
+    async def find_expired_instances(self, *, finished_before: datetime, limit: int) -> list[InstanceRecord]:
+        """Up to ``limit`` expired instances, the earliest finished first (``completed_at``, then ``instance_id``).
+
+        Raises:
+            ValueError: ``limit`` is not a positive int.
+        """
+        ...
+
+    async def count_expired_instances(self, *, finished_before: datetime) -> int:
+        """How many instances are expired at ``finished_before``."""
+        ...
+
+    async def delete_expired_instances(self, *, finished_before: datetime, limit: int) -> int:
+        """Delete up to ``limit`` expired instances in one transaction, each with its whole history (every
+        iteration), its channel subscriptions and its outbox events that were published, skipped or expired.
+        Outbox events still to be sent are never deleted; undelivered channel messages addressed to a deleted
+        instance are left to ``cleanup_messages``. Safe to run from several workers at once (they skip each other's
+        rows). Returns how many instances were deleted.
+
+        Raises:
+            ValueError: ``limit`` is not a positive int.
+        """
+        ...
+
 
 class HistoryStore(Protocol):
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:

@@ -70,6 +70,7 @@ class HistoryEventType(StrEnum):
     ACTIVITY_COMPLETED = "ActivityCompleted"
     ACTIVITY_FAILED = "ActivityFailed"
     ACTIVITY_ATTEMPT_FAILED = "ActivityAttemptFailed"
+    ACTIVITY_ATTEMPT_STARTED = "ActivityAttemptStarted"  # only for activities with timeout_seconds
     COMPENSATION_REGISTERED = "CompensationRegistered"
     COMPENSATION_ATTACHED = "CompensationAttached"
     COMPENSATION_EXECUTED = "CompensationExecuted"

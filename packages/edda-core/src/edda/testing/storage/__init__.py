@@ -28,8 +28,10 @@ module                                    mixin (role checked)
 ``edda.testing.storage.channels``         :class:`ChannelStoreConformance` (``ChannelStore``)
 ``edda.testing.storage.workers``          :class:`WorkerRegistryConformance` (``WorkerRegistry``)
 ``edda.testing.storage.outbox``           :class:`OutboxStoreConformance` (``OutboxStore``)
+``edda.testing.storage.retention``        :class:`InstanceRetentionConformance` (``InstanceStore``: retention)
 ``edda.testing.storage.transactions``     :class:`TransactionManagerConformance` (``TransactionManager``)
 ``edda.testing.storage.capabilities``     :class:`OptionalCapabilitiesConformance` (the optional protocols)
+``edda.testing.storage.inputs``           :class:`InputConformance` (text refused, or kept exactly, on any database)
 ========================================  ===================================================================
 
 Most tests use more than their own role (every test creates an instance; most commit a step), so a role's tests
@@ -52,9 +54,11 @@ pytest.register_assert_rewrite(
             "capabilities",
             "channels",
             "history",
+            "inputs",
             "instances",
             "leases",
             "outbox",
+            "retention",
             "steps",
             "transactions",
             "workers",
@@ -65,9 +69,11 @@ pytest.register_assert_rewrite(
 from edda.testing.storage.capabilities import OptionalCapabilitiesConformance  # noqa: E402
 from edda.testing.storage.channels import ChannelStoreConformance  # noqa: E402
 from edda.testing.storage.history import HistoryStoreConformance  # noqa: E402
+from edda.testing.storage.inputs import InputConformance  # noqa: E402
 from edda.testing.storage.instances import InstanceStoreConformance  # noqa: E402
 from edda.testing.storage.leases import LeaseStoreConformance  # noqa: E402
 from edda.testing.storage.outbox import OutboxStoreConformance  # noqa: E402
+from edda.testing.storage.retention import InstanceRetentionConformance  # noqa: E402
 from edda.testing.storage.steps import StepStoreConformance  # noqa: E402
 from edda.testing.storage.transactions import TransactionManagerConformance  # noqa: E402
 from edda.testing.storage.workers import WorkerRegistryConformance  # noqa: E402
@@ -75,6 +81,8 @@ from edda.testing.storage.workers import WorkerRegistryConformance  # noqa: E402
 __all__ = [
     "ChannelStoreConformance",
     "HistoryStoreConformance",
+    "InputConformance",
+    "InstanceRetentionConformance",
     "InstanceStoreConformance",
     "LeaseStoreConformance",
     "OptionalCapabilitiesConformance",
@@ -95,8 +103,10 @@ class StorageConformance(
     ChannelStoreConformance,
     WorkerRegistryConformance,
     OutboxStoreConformance,
+    InstanceRetentionConformance,
     TransactionManagerConformance,
     OptionalCapabilitiesConformance,
+    InputConformance,
 ):
     """Contract tests for a storage backend: every role of :class:`edda.storage.protocol.Storage` and the optional
     capabilities. Subclasses provide the ``storage`` fixture."""

@@ -185,3 +185,24 @@ class ChannelStoreConformance:
         assert removed == 1  # only the delivered old one
         got = await storage.receive_or_wait(step("c", epoch=2), channel="jobs", step_id="r:3", wait=None)
         assert got.message_id == "old-claimed"  # still there: it had not been delivered
+
+    async def test_cleanup_expires_messages_nobody_can_take(self, storage: Any) -> None:
+        # Events addressed to an unknown or finished instance would otherwise be kept for ever (anyone who can POST
+        # an event can address one to a made-up id); to a live instance they wait for it, however long it takes.
+        await storage.create_instance(new_instance("live"))
+        await storage.create_instance(new_instance("done"))
+        await storage.commit_step(step("done", update=InstanceUpdate(status="completed", release_lease=True)))
+        old, new = T0, T0 + timedelta(days=10)
+        for target in ("nobody", "done", "live"):
+            await storage.publish(NewMessage(f"old-{target}", "paid", {}, target_instance_id=target), now=old)
+            await storage.publish(NewMessage(f"new-{target}", "paid", {}, target_instance_id=target), now=new)
+        removed = await storage.cleanup_messages(older_than=T0 + timedelta(days=7))
+        assert removed == 2  # old-nobody and old-done
+        await storage.create_instance(new_instance("nobody", now=new))  # the id exists now: its new message waits
+        assert await storage.cleanup_messages(older_than=new + timedelta(days=7)) == 1  # new-done
+        taken = []
+        for iid in ("live", "nobody"):
+            for n in range(3):
+                got = await storage.receive_or_wait(step(iid), channel="paid", step_id=f"r:{n}", wait=None)
+                taken += [got.message_id] if got is not None else []
+        assert taken == ["old-live", "new-live", "new-nobody"]

@@ -1,0 +1,96 @@
+"""The identifiers the reference storage refuses, as the SQL backends do (see ``edda_storage_sql._keys``).
+
+PostgreSQL cannot store NUL in text, no database can store a lone UTF-16 surrogate as UTF-8, and MySQL/MariaDB
+compare text ignoring trailing spaces (``"x "`` is the same id as ``"x"`` there). The memory storage refuses the same
+identifiers, with the same :class:`~edda.exceptions.InvalidInputError`, so that an app tested on ``memory://`` behaves
+as it will in production. Values (input, results, event data) are JSON and need no check.
+"""
+
+from __future__ import annotations
+
+from edda.exceptions import InvalidInputError
+from edda.storage.records import StepCommit
+
+__all__ = ["check_commit", "check_key", "check_text", "clean_text", "encodable"]
+
+
+def _shown(value: str) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def encodable(value: str) -> bool:
+    """Whether ``value`` can be encoded as UTF-8 (holds no lone surrogate)."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def check_text(value: str | None, what: str) -> None:
+    """Refuse text no database can store as it is (NUL, lone surrogates); ``None`` and non-strings pass.
+
+    Raises:
+        InvalidInputError: saying which character and how to fix it.
+    """
+    if not isinstance(value, str):
+        return
+    if "\x00" in value:
+        raise InvalidInputError(
+            f"{what} {_shown(value)} contains a NUL character (U+0000), which PostgreSQL cannot store as text; "
+            f"remove it."
+        )
+    if not encodable(value):
+        raise InvalidInputError(
+            f"{what} {_shown(value)} contains a lone UTF-16 surrogate (U+D800 to U+DFFF), which is not Unicode "
+            f"text and cannot be stored as UTF-8; decode the text from its bytes correctly."
+        )
+
+
+def check_key(value: str | None, what: str) -> None:
+    """Refuse an identifier some database cannot store or would confuse with another (see the module).
+
+    Raises:
+        InvalidInputError: saying what is wrong and how to fix it.
+    """
+    check_text(value, what)
+    if isinstance(value, str) and value.endswith(" "):
+        raise InvalidInputError(
+            f"{what} {_shown(value)} ends with a space. MySQL and MariaDB ignore trailing spaces when they compare "
+            f"text, so it would be the same {what} as without them; strip it."
+        )
+
+
+def check_commit(commit: StepCommit) -> None:
+    """Check the text of a unit of work: step ids, subscribed channels, messages and outbox events.
+
+    Raises:
+        InvalidInputError: the first bad value, named.
+    """
+    for event in commit.history:
+        check_text(event.activity_id, "step id")
+    for change in commit.subscriptions:
+        check_key(change.channel, "channel name")
+    for message in commit.messages:
+        check_key(message.channel, "channel name")
+        check_key(message.target_instance_id, "target instance id")
+        check_text(message.message_id, "message id")
+    for event in commit.outbox:
+        check_key(event.event_id, "outbox event id")
+        check_text(event.event_type, "outbox event type")
+        check_text(event.event_source, "outbox event source")
+        check_text(event.content_type, "outbox content type")
+
+
+def clean_text(value: str | None) -> str | None:
+    """Free text the caller cannot correct (an error received from elsewhere), made storable: NUL becomes U+FFFD
+    and lone surrogates become ``\\udXXX`` escapes."""
+    if value is None or (value.isascii() and "\x00" not in value):
+        return value
+    value = value.replace("\x00", "\ufffd")
+    if encodable(value):
+        return value
+    return value.encode("utf-8", "backslashreplace").decode("utf-8")
