@@ -328,7 +328,7 @@ fan_runner = DurableWorkflowRunner(FanOut)
 
 
 @workflow
-async def fan_out(ctx: WorkflowContext, parts: int) -> dict[str, Any]:
+async def llamaindex_fan_out(ctx: WorkflowContext, parts: int) -> dict[str, Any]:
     summary = await fan_runner.run(ctx, parts=parts)
     assert isinstance(summary, Summary)  # the model, also when its step was replayed
     return summary.model_dump()
@@ -336,7 +336,7 @@ async def fan_out(ctx: WorkflowContext, parts: int) -> dict[str, Any]:
 
 async def test_fanned_out_steps_replay_without_running_again(any_db_app: EddaApp) -> None:
     app = any_db_app
-    iid = await fan_out.start(parts=4)
+    iid = await llamaindex_fan_out.start(parts=4)
     await wait_status(app, iid, "waiting_for_event")
     await app.handle_cloudevent(event("fanout.approved", {}))
 
@@ -364,12 +364,12 @@ approval_runner = DurableWorkflowRunner(Approval)
 
 
 @workflow
-async def approval(ctx: WorkflowContext, item: str) -> dict[str, Any]:
+async def llamaindex_approval(ctx: WorkflowContext, item: str) -> dict[str, Any]:
     return await approval_runner.run(ctx, item=item)
 
 
 async def test_wait_for_event_in_a_step_waits_durably(app: EddaApp) -> None:
-    iid = await approval.start(item="laptop")
+    iid = await llamaindex_approval.start(item="laptop")
     await wait_status(app, iid, "waiting_for_event")
     await app.handle_cloudevent(event("approval.given", {"by": "manager"}))
 
