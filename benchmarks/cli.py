@@ -9,7 +9,7 @@ from pathlib import Path
 
 from benchmarks.report import load_json, render_markdown, render_text, write_json
 from benchmarks.runner import Options, Suite
-from benchmarks.spec import ALL_WORKLOADS, DEFAULT_WORKLOADS
+from benchmarks.spec import ALL_WORKLOADS, DATABASES, DEFAULT_DATABASES, DEFAULT_WORKLOADS
 from benchmarks.venvs import BENCH_DIR, PEERS, SYSTEMS
 
 
@@ -32,7 +32,12 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
 
     run = commands.add_parser("run", help="run workloads and print a table (medians of N runs)")
-    run.add_argument("--db", choices=("sqlite", "postgres", "both"), default="both")
+    run.add_argument(
+        "--db",
+        choices=("sqlite", "postgres", "mysql", "both", "all"),
+        default="both",
+        help="both: sqlite + postgres; all: + mysql (W9 runs on postgres and mysql only)",
+    )
     run.add_argument(
         "--workloads",
         type=_workloads,
@@ -51,6 +56,12 @@ def _parser() -> argparse.ArgumentParser:
     run.add_argument("--out", type=Path, default=None, help="JSON results file (default: results/<time>.json)")
     run.add_argument("--tmp-dir", type=Path, default=None, help="where SQLite databases are created")
     run.add_argument("--markdown", action="store_true", help="print the table as Markdown too")
+    run.add_argument(
+        "--variant",
+        action="append",
+        default=[],
+        help="W3-W10: run only the rows whose variant label contains this text (repeatable), e.g. --variant HTTP",
+    )
 
     report = commands.add_parser("report", help="print the table of a saved JSON results file")
     report.add_argument("file", type=Path)
@@ -62,9 +73,15 @@ def _run(args: argparse.Namespace) -> int:
     if args.runs < 1 or args.scale <= 0:
         raise SystemExit("--runs must be >= 1 and --scale > 0")
     systems = args.systems or (("edda", *PEERS) if args.compare else ("edda",))
-    dbs = ("sqlite", "postgres") if args.db == "both" else (args.db,)
+    dbs = {"both": DEFAULT_DATABASES, "all": DATABASES}.get(args.db, (args.db,))
     options = Options(
-        dbs=dbs, workloads=args.workloads, systems=systems, runs=args.runs, scale=args.scale, tmp_root=args.tmp_dir
+        dbs=dbs,
+        workloads=args.workloads,
+        systems=systems,
+        runs=args.runs,
+        scale=args.scale,
+        tmp_root=args.tmp_dir,
+        variants=tuple(args.variant),
     )
     try:
         document = asyncio.run(Suite(options, lambda line: print(line, flush=True)).run())

@@ -89,6 +89,30 @@ class CommitCounter:
     async def counts(self, name: str, before: Snapshot, after: Snapshot) -> Counts:
         return Counts(xacts=after.xacts - before.xacts, wal_commits=await self._wal_commits(name, before, after))
 
+    async def wal_stats(self, name: str, start_lsn: str, end_lsn: str) -> tuple[int, int] | None:
+        """``(durable commits, WAL bytes)`` of database ``name`` between two LSNs: transactions that committed and
+        wrote to it, and the length of the WAL records that touch its files (heap, index, TOAST; full-page images
+        included). ``None`` if the WAL cannot be read (extension missing, segments already recycled)."""
+        if self._inspector is None:
+            return None
+        check_name(name)
+        oid = int(await self._admin.fetchval(f"SELECT oid FROM pg_database WHERE datname = '{name}'"))
+        sql = f"""
+            WITH r AS (
+                SELECT xid::text AS x, resource_manager AS rm, record_type AS rt, record_length AS len,
+                       block_ref LIKE '%/{oid}/%' AS ours
+                FROM pg_get_wal_records_info('{start_lsn}'::pg_lsn, '{end_lsn}'::pg_lsn)
+            )
+            SELECT (SELECT count(*) FROM (SELECT x FROM r WHERE x <> '0' GROUP BY x
+                        HAVING bool_or(rm = 'Transaction' AND rt LIKE 'COMMIT%') AND bool_or(ours)) AS c)
+                   || ' ' || (SELECT COALESCE(sum(len), 0) FROM r WHERE ours)
+        """
+        try:
+            commits, size = str(await self._inspector.fetchval(sql)).split()
+        except Exception:
+            return None
+        return int(commits), int(size)
+
     async def _wal_commits(self, name: str, before: Snapshot, after: Snapshot) -> int | None:
         if self._inspector is None:
             return None

@@ -212,9 +212,18 @@ def check_name(name: str) -> None:
         raise ValueError(f"refusing to touch database {name!r}: not a benchmark database")
 
 
+class ServerAdmin(Protocol):
+    """What :func:`fresh_database` needs of a server's admin connection (:class:`PgAdmin`, ``MyAdmin``)."""
+
+    async def create(self) -> Provisioned: ...
+
+    async def drop(self, name: str) -> None: ...
+
+
 @contextlib.asynccontextmanager
-async def fresh_database(db: str, pg: PgAdmin | None, tmp_root: Path | None = None) -> AsyncIterator[Provisioned]:
-    """Yield a brand-new database of kind ``db``; remove it afterwards whatever happens."""
+async def fresh_database(db: str, pg: ServerAdmin | None, tmp_root: Path | None = None) -> AsyncIterator[Provisioned]:
+    """Yield a brand-new database of kind ``db``; remove it afterwards whatever happens. ``pg`` is the admin of
+    the database's server (PostgreSQL or MySQL); unused for SQLite."""
     if db == "sqlite":
         directory = Path(tempfile.mkdtemp(prefix="edda-bench-", dir=tmp_root))
         path = directory / "bench.db"
@@ -224,7 +233,7 @@ async def fresh_database(db: str, pg: PgAdmin | None, tmp_root: Path | None = No
             shutil.rmtree(directory, ignore_errors=True)
         return
     if pg is None:
-        raise RuntimeError("PostgreSQL is not available")
+        raise RuntimeError(f"{'MySQL' if db == 'mysql' else 'PostgreSQL'} is not available")
     provisioned = await pg.create()
     try:
         yield provisioned

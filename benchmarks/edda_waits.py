@@ -78,13 +78,29 @@ def _define(edda: Any) -> SimpleNamespace:
     return SimpleNamespace(waiter=bench_waiter, sleeper=bench_sleeper, crasher=bench_crasher)
 
 
-def _make_hooks(edda: Any, completions: Completions) -> Any:
+class RunCounts:
+    """Runs that ended suspended, and workflows that completed, in this process (W8 counts, reads no id)."""
+
+    def __init__(self) -> None:
+        self.suspended = 0
+        self.completed = 0
+
+
+def _make_hooks(edda: Any, completions: Completions, counts: RunCounts, count_only: frozenset[str]) -> Any:
+    """Results of the workflows named in ``count_only`` are counted, not kept (W8: 100,000 waiters)."""
+
     class BenchHooks(edda.HooksBase):  # type: ignore[misc,name-defined]
         async def on_workflow_complete(self, instance_id: str, workflow_name: str, result: Any) -> None:
-            completions.finished(instance_id, result)
+            counts.completed += 1
+            if workflow_name not in count_only:
+                completions.finished(instance_id, result)
 
         async def on_workflow_failed(self, instance_id: str, workflow_name: str, error: Exception) -> None:
             completions.finished(instance_id, error)
+
+        async def on_workflow_run_end(self, instance_id: str, workflow_name: str, outcome: Any) -> None:
+            if str(outcome) == "suspended":
+                counts.suspended += 1
 
     return BenchHooks()
 
@@ -101,6 +117,7 @@ class EddaEvents:
         self.version = "unknown"
         self.role = ""
         self.completions = Completions()
+        self.run_counts = RunCounts()
         self._app: Any = None
         self._workflows: SimpleNamespace | None = None
         self._sequence = 0
@@ -114,7 +131,8 @@ class EddaEvents:
         settings: dict[str, Any] = {}
         if "lease_timeout_seconds" in job.extra:
             settings["lease_timeout_seconds"] = float(job.extra["lease_timeout_seconds"])
-        hooks = _make_hooks(edda, self.completions)
+        count_only = frozenset({"bench_waiter", "bench_napper"} if job.workload == "W8" else ())
+        hooks = _make_hooks(edda, self.completions, self.run_counts, count_only)
         self._app = edda.EddaApp(service_name="bench", db_url=job.db_url, hooks=hooks, **settings)
         await self._app.initialize()
 

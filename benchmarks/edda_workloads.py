@@ -1,5 +1,5 @@
 """This repository's Edda, run in the workspace environment: ``python -m benchmarks.edda_workloads``. W1/W2 here,
-W3-W6 in :mod:`benchmarks.edda_waits`.
+W3-W6 in :mod:`benchmarks.edda_waits`, W7-W10 in :mod:`benchmarks.edda_scale`.
 
 The runner never imports this module; it starts it as a child process. ``edda`` itself is imported inside
 :meth:`EddaSystem.setup`, so a workspace whose packages are still incomplete shows up as "unavailable" in the
@@ -12,7 +12,8 @@ import sys
 from typing import Any
 
 from benchmarks.child import main
-from benchmarks.edda_waits import EddaEvents, edda_version
+from benchmarks.edda_scale import EddaScale
+from benchmarks.edda_waits import edda_version
 from benchmarks.spec import Job
 
 
@@ -70,4 +71,4 @@ class EddaSystem:
 
 
 if __name__ == "__main__":
-    sys.exit(main(EddaSystem, EddaEvents))
+    sys.exit(main(EddaSystem, EddaScale))

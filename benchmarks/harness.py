@@ -20,8 +20,10 @@ import os
 import sys
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, Protocol
 
+from benchmarks import probes
 from benchmarks.spec import PROTOCOL_PREFIX, Job, expected_result
 from benchmarks.stats import percentile
 
@@ -69,19 +71,25 @@ class Channel:
         self._out = os.fdopen(os.dup(1), "w", buffering=1, encoding="utf-8")
         sys.stdout.flush()
         os.dup2(2, 1)
+        # A thread of our own for stdin: some systems shut the event loop's default executor down (DBOS.destroy()).
+        self._reader = ThreadPoolExecutor(max_workers=1, thread_name_prefix="bench-stdin")
+
+    async def read_line(self) -> str:
+        """The next line of stdin ("" once it is closed)."""
+        return await asyncio.get_running_loop().run_in_executor(self._reader, sys.stdin.readline)
 
     def send(self, event: str, **fields: Any) -> None:
         self._out.write(PROTOCOL_PREFIX + json.dumps({"event": event, **fields}, default=str) + "\n")
         self._out.flush()
 
     async def expect(self, word: str) -> None:
-        line = await asyncio.to_thread(sys.stdin.readline)
+        line = await self.read_line()
         if line.strip() != word:
             raise BenchError(f"expected {word!r} from the runner, got {line.strip()!r}")
 
     async def receive(self) -> dict[str, Any]:
         """The next JSON command on stdin; ``{"op": "stop"}`` once stdin is closed."""
-        line = await asyncio.to_thread(sys.stdin.readline)
+        line = await self.read_line()
         if not line:
             return {"op": "stop"}
         try:
@@ -227,6 +235,7 @@ async def _drive(make: Callable[[Job], Bench], job: Job, channel: Channel, phase
 def run_child(make: Callable[[Job], Bench]) -> int:
     """Entry point of every child module: ``sys.exit(run_child(factory))``."""
     channel = Channel()
+    probes.install(channel)
     phase = ["start"]
     try:
         job = Job.from_env()

@@ -14,7 +14,15 @@ Commands a helper understands:
 * ``watch`` (``wid``, ``limit_s``): poll the workflow's status every :data:`WATCH_INTERVAL_S`; answers
   ``finished`` with ``status`` and ``t``, the time the status was first seen final (or ``status: "pending"`` after
   ``limit_s``);
+* ``launch`` (``kind``, ``args``): start a :class:`~benchmarks.scalesys.ScaleSystem` workflow in the background
+  (W7's victim);
+* ``await`` (``wids``, ``limit_s``): answers ``results`` (see :func:`benchmarks.scaleworker.await_results`);
+* ``batch`` (``first``, ``count``, ``limit_s``): W9's share of the work, answers ``batch_done`` (see
+  :func:`benchmarks.scaleworker.run_batch`);
 * ``stop``: tear down, answer ``done`` and exit.
+
+``ready`` carries ``t_setup``, the time just before the system's setup began (W7: a restarted worker's replay
+starts there).
 """
 
 from __future__ import annotations
@@ -30,6 +38,7 @@ from typing import Any
 
 from benchmarks.eventsys import NOT_FINISHED, PROBE, VICTIM, EventSystem
 from benchmarks.harness import BenchError, Channel, classify
+from benchmarks.scaleworker import await_results, run_batch
 from benchmarks.spec import PROTOCOL_PREFIX, Job
 
 ROLE_ENV = "EDDA_BENCH_ROLE"
@@ -140,31 +149,47 @@ async def _watch(system: EventSystem, wid: str, limit_s: float) -> tuple[str, fl
         await asyncio.sleep(WATCH_INTERVAL_S)
 
 
+async def _command(system: Any, channel: Channel, command: dict[str, Any], background: list[Any]) -> None:
+    op = command.get("op")
+    if op == "send":
+        sent = time.monotonic()
+        await system.deliver(str(command["wid"]), int(command["k"]))
+        channel.send("sent", t=sent)
+    elif op == "start":
+        background.append(asyncio.ensure_future(system.start("crasher", int(command["k"]))))
+    elif op == "watch":
+        status, seen = await _watch(system, str(command["wid"]), float(command["limit_s"]))
+        channel.send("finished", status=status, t=seen)
+    elif op == "launch":
+        background.append(asyncio.ensure_future(system.launch(str(command["kind"]), dict(command["args"]))))
+    elif op == "await":
+        channel.send("results", **await await_results(system, list(command["wids"]), float(command["limit_s"])))
+    elif op == "batch":
+        report = await run_batch(system, int(command["first"]), int(command["count"]), float(command["limit_s"]))
+        channel.send("batch_done", **report)
+    else:
+        raise BenchError(f"unknown helper command {op!r}")
+
+
 async def _serve(system: EventSystem, job: Job, role: str, channel: Channel, phase: list[str]) -> None:
     if role == VICTIM:
         PROBE.arm(lambda k, wid: channel.send("inside", k=k, wid=wid, t=time.monotonic()))
     phase[0] = "setup"
+    preload = getattr(system, "preload", None)
+    if callable(preload):  # import the library first: t_setup then leaves imports out
+        preload()
+    t_setup = time.monotonic()
     await system.setup(job, role)
     background: list[asyncio.Future[str]] = []
     try:
-        channel.send("ready", system=system.name, version=system.version)
+        channel.send("ready", system=system.name, version=system.version, t_setup=t_setup)
         phase[0] = "serve"
         while True:
             command = await channel.receive()
             op = command.get("op")
             if op == "stop":
                 break
-            if op == "send":
-                sent = time.monotonic()
-                await system.deliver(str(command["wid"]), int(command["k"]))
-                channel.send("sent", t=sent)
-            elif op == "start":
-                background.append(asyncio.ensure_future(system.start("crasher", int(command["k"]))))
-            elif op == "watch":
-                status, seen = await _watch(system, str(command["wid"]), float(command["limit_s"]))
-                channel.send("finished", status=status, t=seen)
-            else:
-                raise BenchError(f"unknown helper command {op!r}")
+            await _command(system, channel, command, background)
     finally:
         phase[0] = "teardown"
         for task in background:

@@ -15,6 +15,7 @@ class Options:
     runs: int = 3
     scale: float = 1.0
     tmp_root: Path | None = None
+    variants: tuple[str, ...] = ()  # keep only the variant rows whose label contains one of these (W3-W10)
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from benchmarks.spec import WAIT_WORKLOADS, WORKLOADS
+from benchmarks.spec import VARIANT_WORKLOADS, WORKLOADS
 from benchmarks.summary import FLAGS, detail
 from benchmarks.venvs import PEERS
 
@@ -26,7 +26,7 @@ HEADERS = (
     "Detail",
 )
 _LEFT_ALIGNED = {0, 1, 2, len(HEADERS) - 1}
-_DIGITS = {"FLOOR": 0, "W5": 2}
+_DIGITS = {"FLOOR": 0, "W5": 2, "W7": 3}
 
 
 def _number(value: float | None, digits: int = 1) -> str:
@@ -60,16 +60,33 @@ def _edda_ratio(series: dict[str, Any], everything: list[dict[str, Any]]) -> str
     return "—"
 
 
-def _detail(series: dict[str, Any]) -> str:
+def _scale_out(series: dict[str, Any], everything: list[dict[str, Any]]) -> str:
+    """W9: the throughput over that of one process (same system and database)."""
+    if series["workload"] != "W9":
+        return ""
+    for other in everything:
+        alone = (other["workload"], other["db"], other["system"], other.get("variant")) == (
+            "W9",
+            series["db"],
+            series["system"],
+            "1 process",
+        )
+        if alone and other["status"] == "ok":
+            ours, base = _headline(series), _headline(other)
+            return f"; x{ours / base:.2f} of 1 process" if ours is not None and base else ""
+    return ""
+
+
+def _detail(series: dict[str, Any], everything: list[dict[str, Any]]) -> str:
     workload, med = series["workload"], series["median"]
-    if workload not in WAIT_WORKLOADS or series["status"] != "ok":
+    if workload not in VARIANT_WORKLOADS or series["status"] != "ok":
         return ""
     try:
         text = detail(workload, {key: value for key, value in med.items() if key not in FLAGS})
     except KeyError:
         return ""
     hits = [f"{flag.replace('_', ' ')} in {med[flag]}/{series['ok_runs']} runs" for flag in FLAGS if med.get(flag)]
-    return "; ".join([text, *hits])
+    return "; ".join([text + _scale_out(series, everything), *hits])
 
 
 def rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
@@ -100,7 +117,7 @@ def rows(document: dict[str, Any]) -> list[tuple[str, ...]]:
                 f"{med['failed']}/{med['workflows']}" if med.get("failed") else "",
                 f"{series['ok_runs']}/{series['runs']}",
                 _edda_ratio(series, everything),
-                _detail(series),
+                _detail(series, everything),
             )
         )
     return table
@@ -134,9 +151,9 @@ def _notes(document: dict[str, Any]) -> list[str]:
         "FLOOR), setup/warm-up/teardown subtracted: Commits = WAL commit records of transactions that wrote (durable "
         "commits), Xacts = pg_stat_database.xact_commit (all transactions, read-only included). Failed wf = failed "
         "workflows over all runs (throughput counts completed ones). Edda ÷ this = our median over the peer's, of "
-        "the Median column: for W3/W4/W5 (latency, lateness, recovery time) lower is better, so below 1× favours "
-        "Edda; for W1/W2/W6 (workflows/s) above 1× does. W6 Detail: RSS = VmRSS with every workflow parked minus "
-        "VmRSS idle.",
+        "the Median column: for W3/W4/W5/W7 (latency, lateness, recovery time, time per step) lower is better, so "
+        "below 1× favours Edda; for W1/W2/W6/W8/W9/W10 (workflows/s) above 1× does. W6/W8 Detail: RSS = VmRSS with "
+        "every workflow parked minus VmRSS idle.",
     ]
     for series in document["series"]:
         where = f"{series['workload']} {series['db']} {_label(series)}"

@@ -7,6 +7,11 @@ another, up to ``job.workflows`` or until the workload's budget is spent (what w
 
 Variant ``cross-process`` (PostgreSQL): the event is delivered by a helper process (same system, same workflow
 definitions), which takes ``t_send`` itself; whichever process claims the woken workflow runs it.
+
+Variant ``HTTP, same process``: the measured process also serves the system's CloudEvents endpoint over HTTP
+(uvicorn on 127.0.0.1, see :mod:`benchmarks.httpserve`), and the event is POSTed to it as a structured CloudEvent
+(``application/cloudevents+json``, with ``eddainstanceid``) on a keep-alive connection; ``t_send`` is taken before
+the request is written. ``http_p50_ms`` is the request's own round trip (until the response was read).
 """
 
 from __future__ import annotations
@@ -15,10 +20,12 @@ import asyncio
 import time
 from typing import Any
 
-from benchmarks.eventsys import MAIN, MAIN_CROSS, SENDER, EventSystem, check_value
+from benchmarks.eventsys import MAIN, MAIN_CROSS, SENDER, check_value
 from benchmarks.harness import BenchError
 from benchmarks.helpers import Helper
-from benchmarks.spec import W3_CROSS, WORKLOADS, Job
+from benchmarks.httpserve import HttpClient
+from benchmarks.scalesys import ScaleSystem
+from benchmarks.spec import EVENT_TYPE, W3_CROSS, W3_HTTP, WORKLOADS, Job
 from benchmarks.stats import percentile
 
 PARK_WAIT_S = 30.0
@@ -28,11 +35,14 @@ WARMUP_BUDGET_S = 60.0
 
 
 class RoundTripBench:
-    def __init__(self, system: EventSystem, job: Job) -> None:
+    def __init__(self, system: ScaleSystem, job: Job) -> None:
         self.system = system
         self.job = job
         self.cross = job.variant == W3_CROSS
         self.sender: Helper | None = None
+        self.http: HttpClient | None = None
+        self.http_path = "/"
+        self.http_times: list[float] = []
         self.failed = 0
         self.first_error = ""
 
@@ -41,6 +51,9 @@ class RoundTripBench:
             self.sender = await Helper.spawn(SENDER)
             await self.sender.expect("ready", 120.0)
         await self.system.setup(self.job, MAIN_CROSS if self.cross else MAIN)
+        if self.job.variant == W3_HTTP:
+            port, self.http_path = await self.system.serve_http()
+            self.http = HttpClient(port)
         return {"system": self.system.name, "version": self.system.version}
 
     async def warmup(self) -> None:
@@ -72,7 +85,10 @@ class RoundTripBench:
         wall = time.monotonic() - started
         if not latencies:
             raise BenchError(f"no round trip completed; first error: {self.first_error}")
+        measured = self.http_times[-len(latencies) :]
+        http = {"http_p50_ms": percentile(measured, 50) * 1e3} if self.http is not None and measured else {}
         return {
+            **http,
             "workflows": attempted,
             "completed": len(latencies),
             "budget_hit": attempted < self.job.workflows,
@@ -88,6 +104,8 @@ class RoundTripBench:
     async def teardown(self) -> None:
         if self.sender is not None:
             await self.sender.stop()
+        if self.http is not None:
+            await self.http.close()
         await self.system.teardown()
 
     async def _trip(self, k: int) -> float:
@@ -104,6 +122,20 @@ class RoundTripBench:
         return float(check_value(k, value)["t"]) - sent
 
     async def _send(self, wid: str, k: int) -> float:
+        if self.http is not None:
+            event = {
+                "specversion": "1.0",
+                "type": EVENT_TYPE,
+                "source": "bench",
+                "id": f"bench-http-{k}-{wid}",
+                "datacontenttype": "application/json",
+                "eddainstanceid": wid,
+                "data": {"k": k},
+            }
+            sent = time.monotonic()
+            await self.http.post_cloudevent(self.http_path, event)
+            self.http_times.append(time.monotonic() - sent)
+            return sent
         if self.sender is None:
             sent = time.monotonic()
             await self.system.deliver(wid, k)

@@ -3,7 +3,9 @@
 Runs are interleaved (run 1 of every cell, then run 2, ...) so slow drift of the machine spreads over all systems.
 On PostgreSQL the commits of a W1/W2 run are counted over the child's whole life, then the count of a BASELINE
 child (same system: setup, warm-up, teardown, nothing measured) is subtracted, once per system and run. W3-W6 are
-not commit-counted; their cells come in variants (:data:`benchmarks.spec.WAIT_VARIANTS`), some for one system only.
+not commit-counted; their cells, and those of W7-W10, come in variants (:data:`benchmarks.spec.VARIANTS`), some for
+one system only. A system runs only on the databases it supports (:attr:`benchmarks.venvs.Target.dbs`). During its
+measured phase a child may ask for probes (:mod:`benchmarks.probing`), answered here.
 """
 
 from __future__ import annotations
@@ -14,19 +16,21 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.commits import CommitCounter, Counts
-from benchmarks.databases import PgAdmin, fresh_database, redact
+from benchmarks.databases import PgAdmin, Provisioned, fresh_database, redact
 from benchmarks.model import Cell, Options, RunRecord
+from benchmarks.mysqladmin import MyAdmin
+from benchmarks.probing import Prober
 from benchmarks.spec import (
     ACTIVITIES_PER_WORKFLOW,
     COMMIT_COUNTED,
     FLOOR_VARIANTS,
-    WAIT_VARIANTS,
-    WAIT_WORKLOADS,
+    VARIANT_WORKLOADS,
+    VARIANTS,
     WORKLOADS,
     Job,
 )
 from benchmarks.summary import meta, progress, series
-from benchmarks.supervisor import ChildOutcome, run_child
+from benchmarks.supervisor import ChildOutcome, ProbeHandler, run_child
 from benchmarks.venvs import FLOOR, SYSTEMS, Target, interpreter_for
 
 Log = Callable[[str], None]
@@ -38,22 +42,29 @@ RESTART_RETRIES = 2
 def _cells(opts: Options) -> list[Cell]:
     cells: list[Cell] = []
     for db in opts.dbs:
+        systems = [s for s in opts.systems if db in SYSTEMS[s].dbs]
         for workload in opts.workloads:
             if workload == "FLOOR":
                 cells.extend(Cell("FLOOR", db, FLOOR.key, variant) for variant in FLOOR_VARIANTS[db])
-            elif workload in WAIT_WORKLOADS:
-                for variant in WAIT_VARIANTS[workload][db]:
-                    systems = [s for s in opts.systems if not variant.systems or s in variant.systems]
-                    cells.extend(Cell(workload, db, system, variant.label) for system in systems)
+            elif workload in VARIANT_WORKLOADS:
+                for variant in VARIANTS[workload].get(db, ()):
+                    if opts.variants and not any(part in variant.label for part in opts.variants):
+                        continue
+                    chosen = [s for s in systems if not variant.systems or s in variant.systems]
+                    cells.extend(Cell(workload, db, system, variant.label) for system in chosen)
             else:
-                cells.extend(Cell(workload, db, system) for system in opts.systems)
+                cells.extend(Cell(workload, db, system) for system in systems)
     return cells
 
 
-def _extra(cell: Cell) -> dict[str, str]:
-    for variant in WAIT_VARIANTS.get(cell.workload, {}).get(cell.db, ()):
+def _extra(cell: Cell, scale: float) -> dict[str, str]:
+    for variant in VARIANTS.get(cell.workload, {}).get(cell.db, ()):
         if variant.label == cell.variant:
-            return dict(variant.extra)
+            extra = dict(variant.extra)
+            for key, value in variant.scaled:
+                least = 2 if key in ("steps", "workflows") else 1
+                extra[key] = str(max(least, round(value * scale)))
+            return extra
     return {}
 
 
@@ -81,7 +92,7 @@ def _job(cell: Cell, url: str, scale: float) -> tuple[Job, float]:
             workflows=workflows,
             deadline_s=spec.timeout_s - 10,
             variant=cell.variant,
-            extra=_extra(cell),
+            extra=_extra(cell, scale),
         )
     return job, spec.timeout_s
 
@@ -102,6 +113,7 @@ class Suite:
         self.opts = opts
         self.log = log
         self.pg: PgAdmin | None = None
+        self.my: MyAdmin | None = None
         self.counter: CommitCounter | None = None
         self.notes: dict[str, str] = {}
         self.targets: dict[str, Target] = {key: SYSTEMS[key] for key in opts.systems}
@@ -124,6 +136,13 @@ class Suite:
             except RuntimeError as exc:
                 self.notes["postgres_problem"] = str(exc)
                 self.log(f"postgres unavailable: {exc}")
+        if "mysql" in self.opts.dbs:
+            try:
+                self.my = await MyAdmin.connect()
+                self.notes["mysql_admin"] = self.my.kind
+            except RuntimeError as exc:
+                self.notes["mysql_problem"] = str(exc)
+                self.log(f"mysql unavailable: {exc}")
         for key, target in self.targets.items():
             try:
                 self.pythons[key] = interpreter_for(target, self.log)
@@ -137,19 +156,36 @@ class Suite:
             await self.counter.close()
         if self.pg is not None:
             await self.pg.close()
+        if self.my is not None:
+            await self.my.close()
 
     async def _measure(self, cell: Cell, scale: float) -> tuple[Job, ChildOutcome, Counts | None]:
         """One child on one fresh database, and (PostgreSQL) its commits from database creation to child exit."""
-        async with fresh_database(cell.db, self.pg, self.opts.tmp_root) as database:
+        admin = self.my if cell.db == "mysql" else self.pg
+        async with fresh_database(cell.db, admin, self.opts.tmp_root) as database:
             job, limit_s = _job(cell, database.url, scale)
             counted = cell.db == "postgres" and cell.workload in (*COMMIT_COUNTED, "BASELINE")
             counter = self.counter if counted else None
             before = await counter.snapshot(database.name) if counter else None
-            outcome = await run_child(self.pythons[cell.system], self.targets[cell.system].module, job, limit_s)
+            probers: list[Prober] = []
+            outcome = await run_child(
+                self.pythons[cell.system],
+                self.targets[cell.system].module,
+                job,
+                limit_s,
+                probes=lambda pid: self._prober(database, pid, probers),
+            )
+            if probers and probers[0].log:
+                outcome.info["probes"] = probers[0].log
             counts = None
             if counter is not None and before is not None:
                 counts = await counter.counts(database.name, before, await counter.snapshot(database.name))
         return job, outcome, counts
+
+    def _prober(self, database: Provisioned, pid: int, made: list[Prober]) -> ProbeHandler:
+        prober = Prober(database, pid, pg=self.pg, my=self.my, counter=self.counter)
+        made.append(prober)
+        return prober
 
     async def _server_started(self, cell: Cell) -> str | None:
         if cell.db != "postgres" or self.pg is None:
@@ -170,6 +206,8 @@ class Suite:
     async def _one(self, cell: Cell, run: int) -> RunRecord:
         if cell.db == "postgres" and self.pg is None:
             return RunRecord(run=run, status="unavailable", seconds=0.0, error=self.notes.get("postgres_problem", ""))
+        if cell.db == "mysql" and self.my is None:
+            return RunRecord(run=run, status="unavailable", seconds=0.0, error=self.notes.get("mysql_problem", ""))
         if cell.system in self.python_problems:
             return RunRecord(run=run, status="unavailable", seconds=0.0, error=self.python_problems[cell.system])
         restarts = 0

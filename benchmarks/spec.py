@@ -9,10 +9,13 @@ from dataclasses import asdict, dataclass, field
 ACTIVITIES_PER_WORKFLOW = 3
 WORKFLOW_WORKLOADS = ("W1", "W2")
 WAIT_WORKLOADS = ("W3", "W4", "W5", "W6")  # events, timers, crash recovery, parking (see EventSystem)
-ALL_WORKLOADS = (*WORKFLOW_WORKLOADS, "FLOOR", *WAIT_WORKLOADS)
+SCALE_WORKLOADS = ("W7", "W8", "W9", "W10")  # long histories, parked at scale, scale-out, payloads (ScaleSystem)
+VARIANT_WORKLOADS = (*WAIT_WORKLOADS, *SCALE_WORKLOADS)  # cells come in variants, see VARIANTS
+ALL_WORKLOADS = (*WORKFLOW_WORKLOADS, "FLOOR", *WAIT_WORKLOADS, *SCALE_WORKLOADS)
 DEFAULT_WORKLOADS = (*WORKFLOW_WORKLOADS, "FLOOR")
 COMMIT_COUNTED = (*WORKFLOW_WORKLOADS, "FLOOR")  # PostgreSQL commit attribution is done for these only
-DATABASES = ("sqlite", "postgres")
+DATABASES = ("sqlite", "postgres", "mysql")
+DEFAULT_DATABASES = ("sqlite", "postgres")  # `--db both`
 
 JOB_ENV = "EDDA_BENCH_JOB"
 PROTOCOL_PREFIX = "@@BENCH "
@@ -102,24 +105,68 @@ WORKLOADS: dict[str, WorkloadSpec] = {
         timeout_s=PARK_LIMIT_S + DRAIN_LIMIT_S + 60.0,
         headline="throughput",
     ),
+    "W7": WorkloadSpec(
+        name="W7",
+        description="one workflow of N sequential activities: time per step at the start and the end, memory, and "
+        "the resume of a copy SIGKILLed at its last step",
+        unit="ms/step",
+        workflows=1,
+        timeout_s=900.0,
+        headline="step_ms",
+        higher_is_better=False,
+    ),
+    "W8": WorkloadSpec(
+        name="W8",
+        description="100,000 workflows parked (90 % on an event, 10 % on a 1-hour timer): RSS, database bytes per "
+        "instance, lateness of 1 s timers among them, then the drain of one broadcast event",
+        unit="wf/s",
+        workflows=100_000,
+        timeout_s=3600.0,
+        headline="throughput",
+    ),
+    "W9": WorkloadSpec(
+        name="W9",
+        description="W2-style workflows spread over 1, 2 or 4 worker processes on one database server",
+        unit="wf/s",
+        workflows=2000,
+        timeout_s=600.0,
+        headline="throughput",
+    ),
+    "W10": WorkloadSpec(
+        name="W10",
+        description="activity results and event payloads of 1 KB, 100 KB and 1 MB, JSON text or raw bytes",
+        unit="wf/s",
+        workflows=0,  # per variant, see SCALE_VARIANTS
+        timeout_s=600.0,
+        headline="throughput",
+    ),
 }
 
 # W3-W6 variants per database: (label, systems it applies to or () for all, Job.extra settings).
 W3_SAME, W3_CROSS = "same process", "cross-process"
 W5_RESTART, W5_STANDBY, W5_STANDBY_LEASE2 = "restarted worker", "standby worker", "standby worker, lease 2 s"
 W6_BROADCAST, W6_TARGETED = "broadcast", "targeted"
+W3_HTTP = "HTTP, same process"
+W4_USER = "user view"
 
 
 @dataclass(frozen=True)
 class Variant:
+    """A row of a variant workload. ``extra`` goes to :attr:`Job.extra` as is; ``scaled`` too, multiplied by
+    ``--scale`` (at least 2 for ``steps`` and ``workflows``, at least 1 otherwise)."""
+
     label: str
     systems: tuple[str, ...] = ()
     extra: tuple[tuple[str, str], ...] = ()
+    scaled: tuple[tuple[str, int], ...] = ()
 
 
 WAIT_VARIANTS: dict[str, dict[str, tuple[Variant, ...]]] = {
-    "W3": {"sqlite": (Variant(W3_SAME),), "postgres": (Variant(W3_SAME), Variant(W3_CROSS))},
-    "W4": {"sqlite": (Variant(""),), "postgres": (Variant(""),)},
+    "W3": {
+        "sqlite": (Variant(W3_SAME), Variant(W3_HTTP)),
+        "postgres": (Variant(W3_SAME), Variant(W3_CROSS), Variant(W3_HTTP)),
+    },
+    "W4": {"sqlite": (Variant(""), Variant(W4_USER)), "postgres": (Variant(""), Variant(W4_USER))},
     "W5": {
         "sqlite": (Variant(W5_RESTART),),
         "postgres": (
@@ -134,10 +181,38 @@ WAIT_VARIANTS: dict[str, dict[str, tuple[Variant, ...]]] = {
     },
 }
 
-# FLOOR variants per database. The labels are what the table prints.
+
+def _w7(steps: int, recur: int = 0) -> Variant:
+    label = f"N={steps:,}" + (f", recur every {recur:,}" if recur else "")
+    scaled = (("steps", steps), ("recur", recur)) if recur else (("steps", steps),)
+    return Variant(label, systems=("edda",) if recur else (), scaled=scaled)
+
+
+_W7 = (_w7(100), _w7(1000), _w7(10_000), _w7(10_000, 1000))
+_W8 = (Variant("100,000 waiting", scaled=(("instances", 100_000),)),)
+_W9 = tuple(Variant(f"{n} process{'es' if n > 1 else ''}", extra=(("processes", str(n)),)) for n in (1, 2, 4))
+W10_SIZES = ((1024, "1 KB", 200), (100 * 1024, "100 KB", 100), (1024 * 1024, "1 MB", 40))  # bytes, label, workflows
+_W10 = tuple(
+    Variant(f"{label} {encoding}", extra=(("size", str(size)), ("encoding", encoding)), scaled=(("workflows", count),))
+    for size, label, count in W10_SIZES
+    for encoding in ("json", "bytes")
+)
+W8_TIMER_SHARE = 0.1  # W8: this share of the parked workflows waits for a 1-hour timer, the rest for an event
+W8_PROBE_TIMERS = 200  # W8: 1 s sleepers started among the parked ones; their lateness is reported
+SCALE_VARIANTS: dict[str, dict[str, tuple[Variant, ...]]] = {
+    "W7": {"sqlite": _W7, "postgres": _W7},
+    "W8": {"sqlite": _W8, "postgres": _W8},
+    "W9": {"postgres": _W9, "mysql": _W9},
+    "W10": {"sqlite": _W10, "postgres": _W10},
+}
+VARIANTS: dict[str, dict[str, tuple[Variant, ...]]] = {**WAIT_VARIANTS, **SCALE_VARIANTS}
+
+# FLOOR variants per database. The labels are what the table prints. "xN": N connections committing at once (the
+# server's group commit), the ceiling W9's worker processes share.
 FLOOR_VARIANTS: dict[str, tuple[str, ...]] = {
     "sqlite": ("aiosqlite wal+FULL", "aiosqlite wal+NORMAL", "aiosqlite delete+FULL"),
-    "postgres": ("asyncpg txn", "asyncpg autocommit"),
+    "postgres": ("asyncpg txn", "asyncpg autocommit", "asyncpg txn x8"),
+    "mysql": ("aiomysql txn", "aiomysql autocommit", "aiomysql txn x8"),
 }
 
 

@@ -13,7 +13,8 @@ from typing import Any
 
 from benchmarks.databases import filesystem_of
 from benchmarks.model import Cell, Options, RunRecord
-from benchmarks.spec import WAIT_WORKLOADS, WORKLOADS
+from benchmarks.scaledetail import SCALE_DETAILS
+from benchmarks.spec import VARIANT_WORKLOADS, WORKLOADS
 from benchmarks.stats import median
 
 _MEDIAN_METRICS = (
@@ -36,9 +37,43 @@ _MEDIAN_METRICS = (
     "park_s",
     "drain_s",
     "delivery_s",
+    # W3 HTTP, W7-W10
+    "http_p50_ms",
+    "steps",
+    "total_s",
+    "step_ms",
+    "first_ms",
+    "last_ms",
+    "end_over_start",
+    "rss_end_mib",
+    "resume_s",
+    "kill_to_done_s",
+    "resume_rss_mib",
+    "resume_peak_mib",
+    "waiters",
+    "nappers",
+    "start_s",
+    "park_rate",
+    "db_bytes_per_instance",
+    "timer_p50_ms",
+    "timer_p99_ms",
+    "rss_peak_mib",
+    "processes",
+    "commits_per_s",
+    "worker_cores",
+    "server_cores",
+    "machine_busy",
+    "size",
+    "events_per_s",
+    "written_per_wf",
+    "stored_per_wf",
+    "written_per_event",
+    "stored_per_event",
 )
 _MEDIAN_RECORD_FIELDS = ("commits_per_activity", "xacts_per_activity")
-FLAGS = ("budget_hit", "park_timeout", "park_stalled", "drain_timeout")  # how many ok runs hit a bound (W3, W6)
+# How many ok runs hit a bound (W3, W6, W7, W8).
+FLAGS = ("budget_hit", "park_timeout", "park_stalled", "drain_timeout", "resume_timeout")
+_SUMMED = ("cross_process", "duplicates")  # W9's ownership violations, over all runs
 
 
 def series(cell: Cell, records: list[RunRecord]) -> dict[str, Any]:
@@ -55,6 +90,9 @@ def series(cell: Cell, records: list[RunRecord]) -> dict[str, Any]:
             values = [getattr(r, key) for r in ok if getattr(r, key) is not None]
             if values:
                 summary[key] = median(values)
+        for key in _SUMMED:
+            if any(key in r.metrics for r in ok):
+                summary[key] = sum(int(r.metrics.get(key) or 0) for r in ok)
         summary["failed"] = sum(int(r.metrics.get("failed") or 0) for r in ok)
         summary["workflows"] = sum(int(r.metrics.get("workflows") or 0) for r in ok)
         for flag in FLAGS:
@@ -79,7 +117,7 @@ def series(cell: Cell, records: list[RunRecord]) -> dict[str, Any]:
 
 
 def progress(done: int, total: int, run: int, runs: int, cell: Cell, record: RunRecord) -> str:
-    waits = cell.workload in WAIT_WORKLOADS
+    waits = cell.workload in VARIANT_WORKLOADS
     name = cell.system if waits else cell.variant or cell.system
     head = f"[{done:>3}/{total}] run {run}/{runs}  {cell.workload:<5} {cell.db:<8} {name:<22}"
     if waits:
@@ -107,10 +145,16 @@ def progress(done: int, total: int, run: int, runs: int, cell: Cell, record: Run
 
 
 def detail(workload: str, metrics: dict[str, Any]) -> str:
-    """One run's (or the medians') figures of a W3-W6 measurement, in words."""
+    """One run's (or the medians') figures of a W3-W10 measurement, in words."""
+    if workload in SCALE_DETAILS:
+        return SCALE_DETAILS[workload](metrics)
     if workload == "W3":
         done = f"{metrics.get('completed', 0):.0f} trips" + (" (budget hit)" if metrics.get("budget_hit") else "")
-        return f"p50 {metrics['p50_ms']:.1f} ms  p99 {metrics['p99_ms']:.1f} ms  max {metrics['max_ms']:.1f} ms  {done}"
+        http = f"  HTTP request {metrics['http_p50_ms']:.1f} ms" if metrics.get("http_p50_ms") is not None else ""
+        return (
+            f"p50 {metrics['p50_ms']:.1f} ms  p99 {metrics['p99_ms']:.1f} ms  max {metrics['max_ms']:.1f} ms  {done}"
+            + http
+        )
     if workload == "W4":
         return (
             f"lateness p50 {metrics['p50_ms']:.1f} ms  p99 {metrics['p99_ms']:.1f} ms  max {metrics['max_ms']:.1f} ms"

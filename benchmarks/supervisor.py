@@ -13,6 +13,7 @@ import os
 import signal
 import tempfile
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -24,6 +25,8 @@ from benchmarks.venvs import REPO_ROOT
 SETUP_TIMEOUT_S = 120.0
 TEARDOWN_TIMEOUT_S = 45.0
 _STDERR_TAIL_LINES = 12
+
+ProbeHandler = Callable[[dict[str, Any]], Awaitable[dict[str, Any]]]
 
 
 @dataclass
@@ -44,9 +47,10 @@ class _ChildFailed(Exception):
 
 
 class _Child:
-    def __init__(self, proc: asyncio.subprocess.Process, stderr_path: Path) -> None:
+    def __init__(self, proc: asyncio.subprocess.Process, stderr_path: Path, prober: ProbeHandler | None) -> None:
         self.proc = proc
         self.stderr_path = stderr_path
+        self.prober = prober
 
     async def expect(self, event: str, limit_s: float, phase: str) -> dict[str, Any]:
         deadline = time.monotonic() + limit_s
@@ -72,8 +76,21 @@ class _Child:
             if message.get("event") == "error":
                 detail = redact(str(message.get("error", "")))
                 raise _ChildFailed(str(message.get("kind", "error")), str(message.get("phase", phase)), detail)
+            if message.get("event") == "probe":
+                await self._answer_probe(message)
+                continue
             if message.get("event") == event:
                 return message
+
+    async def _answer_probe(self, message: dict[str, Any]) -> None:
+        """Measure for the child (see :mod:`benchmarks.probing`); the child waits for this line."""
+        reply: dict[str, Any] = {}
+        if self.prober is not None:
+            try:
+                reply = await self.prober(message)
+            except Exception as exc:  # a probe that fails leaves figures blank, the run goes on
+                reply = {"error": redact(f"{type(exc).__name__}: {exc}")}
+        self.send(json.dumps(reply))
 
     def send(self, word: str) -> None:
         assert self.proc.stdin is not None
@@ -102,8 +119,10 @@ async def run_child(
     module: str,
     job: Job,
     measure_timeout: float,
+    probes: Callable[[int], ProbeHandler] | None = None,
 ) -> ChildOutcome:
-    """Run one measured child to completion, or until a time limit."""
+    """Run one measured child to completion, or until a time limit. ``probes(pid)`` makes the handler of the
+    child's probe requests (its pid is its process group's id)."""
     env = {key: value for key, value in os.environ.items() if key not in {"PYTHONHOME", "VIRTUAL_ENV"}}
     env.update(job.to_env())
     env["PYTHONPATH"] = str(REPO_ROOT)
@@ -121,7 +140,7 @@ async def run_child(
             stderr=stderr_file,
             start_new_session=True,
         )
-        child = _Child(proc, Path(stderr_file.name))
+        child = _Child(proc, Path(stderr_file.name), probes(proc.pid) if probes is not None else None)
         outcome = ChildOutcome(status="ok")
         phase = "setup"
         try:

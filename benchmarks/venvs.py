@@ -29,6 +29,7 @@ class Target:
     requirements: tuple[str, ...] = ()
     venv: str = ""
     is_peer: bool = False
+    dbs: tuple[str, ...] = ("sqlite", "postgres", "mysql")  # the databases the system can use
 
 
 SYSTEMS: dict[str, Target] = {
@@ -36,21 +37,25 @@ SYSTEMS: dict[str, Target] = {
     "edda-framework": Target(
         key="edda-framework",
         module="benchmarks.peers.edda_framework_0162",
-        requirements=("edda-framework[postgresql]==0.16.2",),
+        # uvicorn serves its ASGI app in W3's HTTP variant, as it does ours
+        requirements=("edda-framework[postgresql,mysql]==0.16.2", "uvicorn"),
         venv="edda-framework-0.16.2",
         is_peer=True,
     ),
     "dbos": Target(
         key="dbos",
         module="benchmarks.peers.dbos3",
-        requirements=("dbos>=3,<4",),
+        requirements=("dbos>=3,<4", "uvicorn"),
         venv="dbos3",
         is_peer=True,
+        dbs=("sqlite", "postgres"),  # 3.x's system database: SQLite or PostgreSQL
     ),
 }
 PEERS = tuple(key for key, target in SYSTEMS.items() if target.is_peer)
 
-FLOOR = Target(key="floor", module="benchmarks.floor", requirements=("aiosqlite", "asyncpg"), venv="drivers")
+FLOOR = Target(
+    key="floor", module="benchmarks.floor", requirements=("aiosqlite", "asyncpg", "aiomysql"), venv="drivers"
+)
 
 
 def _uv_command() -> list[str]:
@@ -99,6 +104,6 @@ def interpreter_for(target: Target, log: Callable[[str], None]) -> Path:
     """The Python that runs ``target``'s child module."""
     if target.is_peer:
         return ensure_venv(target, log)
-    if target is FLOOR and not _has_modules("aiosqlite", "asyncpg"):
+    if target is FLOOR and not _has_modules("aiosqlite", "asyncpg", "aiomysql"):
         return ensure_venv(target, log)
     return Path(sys.executable)

@@ -20,7 +20,7 @@ from typing import Any
 from dbos import DBOS, DBOSConfig
 
 from benchmarks.child import main
-from benchmarks.peers.dbos3_waits import DbosEvents
+from benchmarks.peers.dbos3_scale import DbosScale
 from benchmarks.spec import Job
 
 
@@ -75,4 +75,4 @@ class DbosSystem:
 
 
 if __name__ == "__main__":
-    sys.exit(main(DbosSystem, DbosEvents))
+    sys.exit(main(DbosSystem, DbosScale))

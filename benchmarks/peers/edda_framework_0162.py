@@ -20,7 +20,8 @@ from typing import Any
 
 from benchmarks.child import main
 from benchmarks.harness import BenchError
-from benchmarks.peers.edda_framework_0162_waits import EddaFrameworkEvents, sqlalchemy_url
+from benchmarks.peers.edda_framework_0162_scale import EddaFrameworkScale
+from benchmarks.peers.edda_framework_0162_waits import sqlalchemy_url
 from benchmarks.spec import Job
 from edda import EddaApp, WorkflowContext, activity, workflow
 
@@ -84,4 +85,4 @@ class EddaFrameworkSystem:
 
 
 if __name__ == "__main__":
-    sys.exit(main(EddaFrameworkSystem, EddaFrameworkEvents))
+    sys.exit(main(EddaFrameworkSystem, EddaFrameworkScale))

@@ -84,9 +84,12 @@ _WORKFLOWS = {"waiter": bench_waiter, "sleeper": bench_sleeper, "crasher": bench
 
 
 def sqlalchemy_url(job: Job) -> str:
-    """edda-framework takes SQLAlchemy URLs: ``sqlite+aiosqlite:///...``, ``postgresql+asyncpg://...``."""
+    """edda-framework takes SQLAlchemy URLs: ``sqlite+aiosqlite:///...``, ``postgresql+asyncpg://...``,
+    ``mysql+aiomysql://...``."""
     if job.db == "sqlite":
         return "sqlite+aiosqlite:///" + job.sqlite_path
+    if job.db == "mysql":
+        return job.db_url.replace("mysql://", "mysql+aiomysql://", 1)
     return job.db_url.replace("postgresql://", "postgresql+asyncpg://", 1)
 
 

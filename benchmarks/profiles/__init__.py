@@ -1,0 +1,1 @@
+"""Profiles of the scale benchmarks and the scripts that make them (see benchmarks/README.md)."""
