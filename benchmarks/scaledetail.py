@@ -20,18 +20,21 @@ def _kib(metrics: dict[str, Any], key: str) -> str:
 
 
 def w7(m: dict[str, Any]) -> str:
-    resume = (
-        "resume TIMEOUT"
-        if m.get("resume_timeout")
-        else (
+    if isinstance(m.get("resume_s"), int | float):
+        resume = (
             f"resume {_num(m, 'resume_s', '.3f')} s (from the kill {_num(m, 'kill_to_done_s', '.2f')} s, "
             f"peak RSS {_num(m, 'resume_peak_mib', '.0f')} MiB)"
         )
+    else:
+        resume = "no resume within 30 s"
+    first, last = m.get("first_ms"), m.get("last_ms")
+    ratio = (
+        f" (x{last / first:.2f})" if isinstance(first, int | float) and isinstance(last, int | float) and first else ""
     )
     return (
         f"{_num(m, 'step_ms', '.3f')} ms/step: first tenth {_num(m, 'first_ms', '.3f')}, last tenth "
-        f"{_num(m, 'last_ms', '.3f')} (x{_num(m, 'end_over_start', '.2f')})  {_num(m, 'steps', ',.0f')} steps in "
-        f"{_num(m, 'total_s', '.2f')} s  RSS at the last step +{_num(m, 'rss_delta_mib')} MiB  {resume}"
+        f"{_num(m, 'last_ms', '.3f')}{ratio}  {_num(m, 'steps', ',.0f')} steps in {_num(m, 'total_s', '.2f')} s  "
+        f"RSS at the last step +{_num(m, 'rss_delta_mib')} MiB  {resume}"
     )
 
 

@@ -192,8 +192,14 @@ _W7 = (_w7(100), _w7(1000), _w7(10_000), _w7(10_000, 1000))
 _W8 = (Variant("100,000 waiting", scaled=(("instances", 100_000),)),)
 _W9 = tuple(Variant(f"{n} process{'es' if n > 1 else ''}", extra=(("processes", str(n)),)) for n in (1, 2, 4))
 W10_SIZES = ((1024, "1 KB", 200), (100 * 1024, "100 KB", 100), (1024 * 1024, "1 MB", 40))  # bytes, label, workflows
+# edda-framework 0.16.2 cannot store bytes (an activity returning bytes ends in RetryExhaustedError): no bytes rows.
 _W10 = tuple(
-    Variant(f"{label} {encoding}", extra=(("size", str(size)), ("encoding", encoding)), scaled=(("workflows", count),))
+    Variant(
+        f"{label} {encoding}",
+        systems=("edda", "dbos") if encoding == "bytes" else (),
+        extra=(("size", str(size)), ("encoding", encoding)),
+        scaled=(("workflows", count),),
+    )
     for size, label, count in W10_SIZES
     for encoding in ("json", "bytes")
 )
