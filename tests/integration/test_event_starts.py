@@ -18,7 +18,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from edda import EddaApp
+from edda import EddaApp, WorkflowContext, wait_event, workflow
 from tests.integration.databases import temporary_database
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -104,3 +104,26 @@ async def test_a_duplicate_event_starts_and_handles_nothing_new(db_url: str, tmp
         )
         await asyncio.sleep(1.0)
     assert counts(effects) == Counter({"fulfil A-1": 1, "audit evt-1": 1, "fulfil A-2": 1, "audit evt-2": 1})
+
+
+@workflow
+async def dedupe_two_waits(ctx: WorkflowContext) -> list[str]:
+    seen = []
+    for _ in range(2):
+        event = await wait_event(ctx, "dedupe_tick")
+        seen.append(event.metadata.id)
+    return seen
+
+
+@pytest.mark.timeout(60)
+async def test_a_duplicate_event_satisfies_no_second_wait(db_url: str) -> None:
+    tick = {"specversion": "1.0", "type": "dedupe_tick", "source": "/clock"}
+    async with EddaApp(db_url=db_url) as app:
+        waiter = await dedupe_two_waits.start()
+        await app.handle_cloudevent(tick | {"id": "t-1", "eddainstanceid": waiter})
+        for _ in range(2):  # a sender's retries: the same source and id
+            await app.handle_cloudevent(tick | {"id": "t-1", "eddainstanceid": waiter})
+        await asyncio.sleep(0.5)
+        assert (await app.get_instance(waiter))["status"] == "waiting_for_event"  # the second wait still waits
+        await app.handle_cloudevent(tick | {"id": "t-2", "eddainstanceid": waiter})
+        assert await app.wait_for_result(waiter, timeout=20) == ["t-1", "t-2"]

@@ -200,8 +200,9 @@ async def deliver_events(app: EddaApp, iid: str) -> None:
     while True:
         record = await app.storage.get_instance(iid)
         if record is not None and record.status == "waiting_for_event":
+            event_id = f"e-{next(names)}"  # a new event each time: a seen source + id is a duplicate (CloudEvents)
             await app.handle_cloudevent(
-                {"type": "model.go", "source": "t", "id": "e", "eddainstanceid": iid, "data": {"n": 1}}
+                {"type": "model.go", "source": "t", "id": event_id, "eddainstanceid": iid, "data": {"n": 1}}
             )
         await asyncio.sleep(0.005)
 

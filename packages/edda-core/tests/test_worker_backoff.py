@@ -105,3 +105,68 @@ async def test_recovery_loop_waits_after_each_failed_pass(caplog: pytest.LogCapt
     warnings = [r.getMessage() for r in caplog.records if r.levelno >= logging.WARNING]
     assert len(warnings) == 1 and "read-only" in warnings[0], warnings
     assert any("Recovery pass works again, after" in r.getMessage() for r in caplog.records)
+
+
+class HistoryReadFails(InMemoryStorage):
+    """Memory storage whose first ``failures`` history reads fail as a lost connection does."""
+
+    def __init__(self, failures: int) -> None:
+        super().__init__()
+        self.failures = failures
+        self.reads: list[float] = []
+
+    async def get_history(self, instance_id: str, *, iteration: int | None = None) -> Any:
+        self.reads.append(asyncio.get_running_loop().time())
+        if self.failures > 0:
+            self.failures -= 1
+            raise StorageUnavailableError("connection lost while reading the history")
+        return await super().get_history(instance_id, iteration=iteration)
+
+
+async def test_a_failed_history_read_at_run_start_backs_off_per_instance_and_warns(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from edda import wait_event, workflow
+
+    @workflow
+    async def backoff_history_read(ctx: Any) -> str:
+        await wait_event(ctx, "backoff.go")
+        return "done"
+
+    storage = HistoryReadFails(failures=0)
+    caplog.set_level(logging.INFO, logger="edda")
+    async with EddaApp(storage=storage) as app:
+        iid = await backoff_history_read.start()
+        for _ in range(100):
+            if (await app.get_instance(iid))["status"] == "waiting_for_event":
+                break
+            await asyncio.sleep(0.01)
+        storage.failures, storage.reads = 2, []
+        event = {"specversion": "1.0", "type": "backoff.go", "source": "/t", "id": "g-1", "eddainstanceid": iid}
+        await app.handle_cloudevent(event)  # wakes it: its run reads the history, which fails twice
+        assert await app.wait_for_result(iid, timeout=10) == "done"
+    gaps = [b - a for a, b in zip(storage.reads, storage.reads[1:], strict=False)]
+    assert len(storage.reads) == 3 and gaps[0] >= 0.45 and gaps[1] >= 0.95, gaps  # 0.5 s, then 1 s: per instance
+    logged = [r for r in caplog.records if "reading the history" in r.getMessage()]
+    assert logged and all(r.levelno == logging.WARNING for r in logged)  # a storage fault, not an ERROR traceback
+
+
+async def test_a_start_retried_after_its_lost_reply_runs_at_once() -> None:
+    """The create committed but its reply was lost; the caller retries start() with the same id. The instance is
+    leased by this very app, so it must run now, not when its lease runs out (30 s)."""
+    from edda import workflow
+    from edda.testing.faults import FaultInjectingStorage, FaultRates
+
+    @workflow
+    async def lost_reply_start(ctx: Any, n: int) -> int:
+        return n + 1
+
+    storage = FaultInjectingStorage(
+        InMemoryStorage(), per_call={"create_instance": FaultRates(lost_after=1.0)}, max_faults=1
+    )
+    async with EddaApp(storage=storage) as app:
+        with pytest.raises(StorageUnavailableError):
+            await lost_reply_start.start(instance_id="lost-reply", n=1)
+        assert (await app.get_instance("lost-reply"))["status"] == "running"  # it was created, and leased here
+        assert await lost_reply_start.start(instance_id="lost-reply", n=1) == "lost-reply"
+        assert await app.wait_for_result("lost-reply", timeout=5) == 2

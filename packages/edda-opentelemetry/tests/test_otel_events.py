@@ -55,20 +55,36 @@ async def otel_orders(ctx: WorkflowContext, order_id: str) -> str:
 
 
 async def test_outbox_events_keep_the_traceparent_of_the_activity_that_wrote_them(
-    db_url: str, hooks: OpenTelemetryHooks, spans: Any, kit: Any
+    db_url: str, hooks: OpenTelemetryHooks, spans: Any, metrics: Any, kit: Any
 ) -> None:
     pytest.importorskip("edda_outbox", reason="needs the outbox relayer: pip install edda-outbox")
     receiver = kit.Receiver()
+    published = {"outbox_outcome": "published", "event_type": "otel.order.recorded"}
     async with kit.serve(receiver) as url:
         async with EddaApp(db_url=db_url, hooks=hooks, outbox_enabled=True, broker_url=url + "/events") as app:
             event_id = await app.wait_for_result(await otel_orders.start(order_id="O-1"), timeout=10)
-            await kit.wait_until(lambda: receiver.requests)
+            await kit.wait_until(lambda: metrics.value("edda.outbox.deliveries", **published) == 1)
     event = receiver.by_type("otel.order.recorded")
     writer = spans.one("activity:otel_record_order")
     assert event.get_id() == event_id
     assert event.get_extension("traceparent") == kit.traceparent_of(writer)
     sent = [dict(e.attributes or {}) for e in writer.events if e.name == "event_sent"]
     assert sent == [{"edda.event.type": "otel.order.recorded", "edda.event.source": "/orders"}]
+
+
+async def test_a_refused_outbox_event_is_counted_as_failed(
+    db_url: str, hooks: OpenTelemetryHooks, metrics: Any, kit: Any
+) -> None:
+    pytest.importorskip("edda_outbox", reason="needs the outbox relayer: pip install edda-outbox")
+    receiver = kit.Receiver()
+    receiver.status = 400  # refused for good: the event fails (and holds back its instance's later ones)
+    failed = {"outbox_outcome": "failed", "event_type": "otel.order.recorded"}
+    async with kit.serve(receiver) as url:
+        async with EddaApp(db_url=db_url, hooks=hooks, outbox_enabled=True, broker_url=url + "/events") as app:
+            await app.wait_for_result(await otel_orders.start(order_id="O-2"), timeout=10)
+            await kit.wait_until(lambda: metrics.value("edda.outbox.deliveries", **failed) == 1)
+    assert metrics.value("edda.outbox.deliveries", outbox_outcome="published") == 0
+    assert len(receiver.requests) == 1
 
 
 RELAY_ELSEWHERE = """

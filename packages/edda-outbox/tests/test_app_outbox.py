@@ -8,6 +8,8 @@ import time
 from typing import Any
 
 from edda import EddaApp, RetryPolicy, TerminalError, WorkflowContext, activity, send_event_transactional, workflow
+from edda.hooks import HooksBase
+from edda.outbox import OutboxOptions
 
 attempts: dict[str, int] = {}
 
@@ -210,3 +212,35 @@ def test_outbox_options_are_checked() -> None:
         EddaApp(db_url="memory://", outbox_options={"max_retries": 3})  # type: ignore[arg-type]
     with pytest.raises(ConfigurationError, match="max_retries must be an int >= 0 or None"):
         OutboxOptions(max_retries=-1)
+
+
+async def test_hooks_see_every_delivery_outcome(kit: Any, receiver: Any, broker: str) -> None:
+    """Failures are visible where hooks and metrics can see them, not only in relayer.counts."""
+
+    async def first_two_fail_then_refuse(delivery: Any, n: int) -> int:
+        if delivery.event["data"]["step"] == 0:
+            return 503 if n <= 2 else 200
+        return 400  # a permanent refusal: failed at once
+
+    receiver.behaviour = first_two_fail_then_refuse
+    seen: list[tuple[str, str, int, bool]] = []
+
+    class Seen(HooksBase):
+        async def on_outbox_delivery(self, event: Any, outcome: str, error: str | None) -> None:
+            seen.append((event.data["step"], outcome, event.attempts, bool(error)))
+
+    options = OutboxOptions(poll_interval=0.05, backoff_base=0.01, backoff_max=0.02)
+    async with EddaApp(
+        service_name="hooked", db_url="memory://", outbox_enabled=True, broker_url=broker, outbox_options=options,
+        hooks=Seen(),
+    ) as app:  # fmt: skip
+        iid = await stepping_order.start(order_id="HOOK", steps=2)
+        await app.wait_for_result(iid, timeout=5)
+        await kit.wait_until(lambda: len(seen) == 4)
+        assert seen == [
+            (0, "retried", 0, True),
+            (0, "retried", 1, True),
+            (0, "published", 2, True),
+            (1, "failed", 0, True),
+        ]
+        assert app._relayer.counts == {"published": 1, "retried": 2, "failed": 1, "expired": 0}

@@ -145,3 +145,36 @@ async def test_a_deadlock_inside_a_transaction_is_a_storage_conflict(server_url:
         assert "deadlock" in str(failures[0]) and "@" not in str(failures[0])  # says what happened, no URL
     finally:
         await storage.close()
+
+
+async def test_conflicts_every_time_end_as_a_storage_conflict_not_a_driver_error(server_url: str) -> None:
+    # The server itself reports a deadlock (its real error code, raised by the server on every try): outside a
+    # transaction the pool retries the operation, and when every retry conflicts too the caller gets a
+    # StorageConflictError (retried from history), not the driver's exception.
+    from edda.exceptions import StorageConflictError
+    from edda_storage_sql._sql import Execute, Op, Sql
+
+    storage = SQLAlchemyStorage(server_url)
+    await storage.initialize()
+    deadlock = (
+        "DO $$ BEGIN RAISE EXCEPTION 'simulated' USING ERRCODE = '40P01'; END $$"
+        if storage.dialect == "postgresql"
+        else "BEGIN NOT ATOMIC SIGNAL SQLSTATE '40001' SET MYSQL_ERRNO = 1213, MESSAGE_TEXT = 'simulated'; END"
+    )
+    tries = 0
+
+    def make_op() -> Op[int]:
+        nonlocal tries
+        tries += 1
+
+        def steps() -> Any:
+            return (yield Execute(Sql(deadlock), {}))
+
+        return Op(steps())
+
+    try:
+        with pytest.raises(StorageConflictError, match="rolled the operation back 4 times") as raised:
+            await storage._executor._pool.run(make_op, read=False)  # type: ignore[attr-defined]
+        assert tries == 4 and "@" not in str(raised.value)
+    finally:
+        await storage.close()

@@ -26,13 +26,13 @@ def _step(iid: str, n: int, *, epoch: int = 1) -> StepCommit:
 @pytest.fixture
 def group_sizes(monkeypatch: pytest.MonkeyPatch) -> list[int]:
     sizes: list[int] = []
-    original = _writer._run_group
+    original = _writer.SQLiteWriter._commit
 
-    def recording(conn: Any, fns: list[Any]) -> Any:
-        sizes.append(len(fns))
-        return original(conn, fns)
+    async def recording(self: Any, writes: list[Any]) -> None:
+        sizes.append(len(writes))
+        await original(self, writes)
 
-    monkeypatch.setattr(_writer, "_run_group", recording)
+    monkeypatch.setattr(_writer.SQLiteWriter, "_commit", recording)
     return sizes
 
 

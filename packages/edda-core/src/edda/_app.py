@@ -12,7 +12,7 @@ from edda import _client
 from edda._dispatch import EventDispatcher
 from edda._events import DEFAULT_BROKER_URL
 from edda._outbox_admin import OutboxOperations, start_relayer
-from edda._queries import find_instances, wait_for_result
+from edda._queries import ResultPoller, find_instances, wait_for_result
 from edda._settings import AppSettings, BatchSize, OutboxOptions, check_leader_options
 from edda._worker import Worker
 from edda._workflow import Workflow, get_workflow
@@ -144,7 +144,7 @@ class EddaApp(OutboxOperations):
         self.worker_id = worker_id or f"{service_name}-{self.ids.new_id()}"
         self._storage, self._owns_storage = storage, storage is None
         self._worker: Worker | None = None
-        self._events = EventDispatcher(self)
+        self._results, self._events = ResultPoller(lambda: self.storage), EventDispatcher(self)
 
     # -- options, as attributes (read-only views of the settings) -----------------------------------------------
 
@@ -190,9 +190,7 @@ class EddaApp(OutboxOperations):
 
     async def initialize(self) -> None:
         """Open the storage (migrating the schema if needed), resume abandoned instances, start background work.
-
-        Idempotent. Makes this app the process's current app (used by ``Workflow.start``).
-        """
+        Idempotent. Makes this app the process's current app (used by ``Workflow.start``)."""
         if self._worker is not None:
             return
         if self._storage is None:
@@ -218,6 +216,7 @@ class EddaApp(OutboxOperations):
                 self.settings.outbox_options,
                 wake_event=worker.outbox_wake,
                 worker_id=self.worker_id,
+                hooks=self.hooks,
             )
         _client.set_current(self)
 
@@ -245,6 +244,7 @@ class EddaApp(OutboxOperations):
 
     async def _close(self, worker: Worker) -> None:
         self._worker = None
+        await self._results.close()
         _client.clear_current(self)
         if self._owns_storage and self._storage is not None:
             await self._storage.close()
@@ -299,12 +299,10 @@ class EddaApp(OutboxOperations):
                     instance_id=instance_id,
                     status=record.status,
                 )
+            if record.owner_id == self.worker_id and worker.idle_here(instance_id) and self.settings.run_workflows:
+                worker.spawn(workflow, record, None)  # our create's reply was lost, and the caller retried
             return instance_id
-        await worker.hook("on_workflow_start", instance_id, workflow.name, record.input_data)
-        if self.settings.run_workflows:
-            worker.spawn(workflow, record, [])
-        else:
-            worker.wake((instance_id,))  # a client's worker is stopped: this only tells the other processes
+        await worker.start_created(workflow, record)
         return instance_id
 
     def _workflow(self, wf: Workflow | str) -> Workflow:
@@ -355,7 +353,7 @@ class EddaApp(OutboxOperations):
             WorkflowCancelledException: it was cancelled.
             TimeoutError: ``timeout`` seconds passed first.
         """
-        return await wait_for_result(self.storage, self._worker, instance_id, timeout=timeout)
+        return await wait_for_result(self.storage, self._worker, self._results, instance_id, timeout=timeout)
 
     # -- cancelling ---------------------------------------------------------------------------------------------
 

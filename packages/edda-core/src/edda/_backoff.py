@@ -12,12 +12,24 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-__all__ = ["Backoff", "LogThrottle", "PassPacer", "failure_key"]
+__all__ = [
+    "AUTO_BATCH_MAX",
+    "AUTO_BATCH_MIN",
+    "Backoff",
+    "LogThrottle",
+    "PassPacer",
+    "cpu_headroom_batch",
+    "failure_key",
+]
+
+# max_workflows_per_batch="auto": a recovery pass claims between these many instances, by the backlog.
+AUTO_BATCH_MIN, AUTO_BATCH_MAX = 10, 100
 
 
 class Backoff:
@@ -142,3 +154,12 @@ class PassPacer:
         failures = self.backoff.succeeded()
         if failures:
             self._log.logger.info("%s works again, after %d failed attempt(s)", self._what, failures)
+
+
+def cpu_headroom_batch() -> int:
+    """10 on a saturated machine, up to 100 on an idle one (stdlib only: the 1-minute load average per core)."""
+    try:
+        load = os.getloadavg()[0] / (os.cpu_count() or 1)
+    except OSError:  # not available on this platform
+        return AUTO_BATCH_MAX
+    return int(AUTO_BATCH_MIN + (AUTO_BATCH_MAX - AUTO_BATCH_MIN) * max(0.0, 1.0 - load))

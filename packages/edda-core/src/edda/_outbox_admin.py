@@ -25,7 +25,7 @@ logger = logging.getLogger("edda")
 
 
 async def start_relayer(
-    storage: Storage, broker_url: str | None, options: OutboxOptions, *, wake_event: Any, worker_id: str
+    storage: Storage, broker_url: str | None, options: OutboxOptions, *, wake_event: Any, worker_id: str, hooks: Any
 ) -> Any:
     """Start an ``edda_outbox.OutboxRelayer`` publishing to ``broker_url`` (default: the Knative broker ingress)."""
     try:
@@ -37,7 +37,7 @@ async def start_relayer(
         ) from exc
     url = broker_url or DEFAULT_BROKER_URL
     kwargs = options.as_kwargs()
-    relayer = OutboxRelayer(storage, url, wake_event=wake_event, worker_id=worker_id, **kwargs)
+    relayer = OutboxRelayer(storage, url, wake_event=wake_event, worker_id=worker_id, hooks=hooks, **kwargs)
     await relayer.start()
     default = "" if broker_url else " (the default Knative broker ingress: pass broker_url=... to publish elsewhere)"
     logger.info("Outbox relayer started: outbox events are published to %s%s", display_url(url), default)

@@ -6,16 +6,20 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
+import logging
 import re
+from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
 from edda._workflow import get_workflow
 from edda.exceptions import WorkflowCancelledException, WorkflowFailedError, WorkflowNotFoundError
-from edda.storage.protocol import Storage
+from edda.storage.protocol import InstanceBatchReader, Storage
 from edda.storage.records import ALL_STATUSES, FINISHED_STATUSES, InstanceQuery, InstanceRecord, InstanceStatus
 
-__all__ = ["decode_page_token", "encode_page_token", "find_instances", "result_of", "wait_for_result"]
+__all__ = ["ResultPoller", "decode_page_token", "encode_page_token", "find_instances", "result_of", "wait_for_result"]
+
+logger = logging.getLogger("edda")
 
 _FILTER_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_\-]*(\.[A-Za-z_][A-Za-z0-9_\-]*)*$")
 
@@ -131,29 +135,102 @@ class _Watcher(Protocol):
     def unwatch(self, instance_id: str, fut: asyncio.Future[None]) -> None: ...
 
 
-async def wait_for_result(storage: Storage, worker: _Watcher | None, instance_id: str, *, timeout: float | None) -> Any:
-    """``EddaApp.wait_for_result``: a run of ``worker`` that finishes the instance resolves the wait at once; an
-    instance that finishes elsewhere is seen by polls that back off from 10 ms to 0.5 s."""
+_POLL_FIRST_S, _POLL_MAX_S = 0.01, 0.5
+_GONE = object()  # a poll found no such instance (deleted meanwhile)
+
+
+class ResultPoller:
+    """Looks, for every result this app awaits, whether the instance finished elsewhere: one read per poll for all of
+    them (:class:`~edda.storage.protocol.InstanceBatchReader`), not one each.
+
+    A run of this app's own worker that finishes an instance resolves its waits at once (``worker.watch``); polls
+    find what other processes finished. They back off from 10 ms to 0.5 s, and start again at 10 ms when a new wait
+    begins.
+    """
+
+    def __init__(self, storage: Callable[[], Storage]) -> None:
+        self._storage = storage  # the app's, once it is open
+        self._waits: dict[str, list[asyncio.Future[Any]]] = {}
+        self._interval = _POLL_FIRST_S
+        self._task: asyncio.Task[None] | None = None
+
+    def watch(self, instance_id: str) -> asyncio.Future[Any]:
+        """A future resolved with the instance's record once a poll finds it finished (or ``_GONE``)."""
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        self._waits.setdefault(instance_id, []).append(fut)
+        self._interval = _POLL_FIRST_S
+        if self._task is None or self._task.done():
+            self._task = asyncio.get_running_loop().create_task(self._run(), name="edda-result-poller")
+        return fut
+
+    def unwatch(self, instance_id: str, fut: asyncio.Future[Any]) -> None:
+        waits = self._waits.get(instance_id)
+        if waits and fut in waits:
+            waits.remove(fut)
+            if not waits:
+                del self._waits[instance_id]
+
+    async def close(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._task = None
+
+    async def _run(self) -> None:
+        while self._waits:
+            await asyncio.sleep(self._interval)
+            self._interval = min(self._interval * 2, _POLL_MAX_S)
+            ids = list(self._waits)
+            try:
+                found = await self._read(ids)
+            except Exception as exc:  # the waits time out or see the local run; the next poll tries again
+                logger.debug("Polling %d awaited instance(s) failed: %s", len(ids), exc)
+                continue
+            for iid in ids:
+                record = found.get(iid, _GONE)
+                if record is not _GONE and record.status not in FINISHED_STATUSES:
+                    continue
+                for fut in self._waits.pop(iid, ()):
+                    if not fut.done():
+                        fut.set_result(record)
+
+    async def _read(self, ids: list[str]) -> dict[str, Any]:
+        storage = self._storage()
+        if isinstance(storage, InstanceBatchReader):
+            return dict(await storage.get_instances(ids))
+        records = await asyncio.gather(*(storage.get_instance(iid) for iid in ids))
+        return {iid: record for iid, record in zip(ids, records, strict=True) if record is not None}
+
+
+async def wait_for_result(
+    storage: Storage, worker: _Watcher | None, poller: ResultPoller, instance_id: str, *, timeout: float | None
+) -> Any:
+    """``EddaApp.wait_for_result``: a run of ``worker`` that finishes the instance resolves the wait at once (then
+    one read fetches the result); ``poller`` finds an instance that finishes elsewhere."""
     loop = asyncio.get_running_loop()
     deadline = None if timeout is None else loop.time() + timeout
-    poll = 0.01
+    record = await storage.get_instance(instance_id)
     while True:
-        fut = worker.watch(instance_id) if worker is not None else loop.create_future()
+        if record is None:
+            raise WorkflowNotFoundError(f"No workflow instance {instance_id!r}")
+        if record.status in FINISHED_STATUSES:
+            return result_of(record)
+        wait = None if deadline is None else deadline - loop.time()
+        if wait is not None and wait <= 0:
+            raise TimeoutError(
+                f"Workflow instance {instance_id!r} did not finish within {timeout} s (status '{record.status}')"
+            )
+        local = worker.watch(instance_id) if worker is not None else None
+        polled = poller.watch(instance_id)
         try:
-            record = await storage.get_instance(instance_id)
-            if record is None:
-                raise WorkflowNotFoundError(f"No workflow instance {instance_id!r}")
-            if record.status in FINISHED_STATUSES:
-                return result_of(record)
-            wait = poll if deadline is None else min(poll, deadline - loop.time())
-            if wait <= 0:
-                raise TimeoutError(
-                    f"Workflow instance {instance_id!r} did not finish within {timeout} s (status '{record.status}')"
-                )
-            try:
-                await asyncio.wait_for(asyncio.shield(fut), timeout=wait)
-            except TimeoutError:
-                poll = min(poll * 2, 0.5)
+            watched = [polled] if local is None else [polled, local]
+            done, _ = await asyncio.wait(watched, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            if worker is not None:
-                worker.unwatch(instance_id, fut)
+            poller.unwatch(instance_id, polled)
+            if local is not None and worker is not None:
+                worker.unwatch(instance_id, local)
+        if polled in done:
+            found = polled.result()
+            record = None if found is _GONE else found
+        elif done:  # this worker finished it: read the result
+            record = await storage.get_instance(instance_id)

@@ -3,18 +3,28 @@
 It hosts runs (implements :class:`edda._run.RunHost`): a run reports its commits, waits and ends here, and the
 worker turns them into wake-ups of other instances, relayer nudges and finished-notifications. The app
 (:mod:`edda._app`) is a facade over one worker.
+
+Longer than 500 lines: the runs, the claims in flight and the background loops share their bookkeeping (``tasks``,
+``runs``, the claims being made), which splitting the module would have to expose between its parts.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
-import os
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
-from edda._backoff import Backoff, LogThrottle, PassPacer, failure_key
+from edda._backoff import (
+    AUTO_BATCH_MAX,
+    AUTO_BATCH_MIN,
+    Backoff,
+    LogThrottle,
+    PassPacer,
+    cpu_headroom_batch,
+    failure_key,
+)
 from edda._engine import Engine
 from edda._hookcall import call_hook
 from edda._retention import delete_expired_instances
@@ -33,20 +43,10 @@ logger = logging.getLogger("edda")
 
 # What an attempt to claim and start an instance here came to (Worker._claim_and_start).
 _STARTED, _HERE, _NOT_CLAIMED, _RELEASED = "started", "running here", "not claimed", "released"
-_AUTO_BATCH_MIN, _AUTO_BATCH_MAX = 10, 100
 _CLEANUP_EVERY_SECONDS = 3600
 _RECOVERY_BACKOFF_CAP = 10.0  # seconds: the longest wait between failing recovery passes
 _FAULT = "Storage failed while running instance %s (%s: %s); it will be retried from its history in %.1f s."
 _UNEXPECTED = "Unexpected error while running instance %s; it will be resumed from its history"
-
-
-def _cpu_headroom_batch() -> int:
-    """10 on a saturated machine, up to 100 on an idle one (stdlib only: the 1-minute load average per core)."""
-    try:
-        load = os.getloadavg()[0] / (os.cpu_count() or 1)
-    except OSError:  # not available on this platform
-        return _AUTO_BATCH_MAX
-    return int(_AUTO_BATCH_MIN + (_AUTO_BATCH_MAX - _AUTO_BATCH_MIN) * max(0.0, 1.0 - load))
 
 
 class Worker:
@@ -87,7 +87,7 @@ class Worker:
         # Instances this process is claiming right now (between the check of `tasks` and the claim's answer): a
         # second claim from this process in that window would bump the lease epoch and start a second run.
         self._claiming: set[str] = set()
-        self._auto_batch = _AUTO_BATCH_MIN  # the next pass's claim size under max_workflows_per_batch="auto"
+        self._auto_batch = AUTO_BATCH_MIN  # the next pass's claim size under max_workflows_per_batch="auto"
         self._rewake: set[str] = set()  # woken while still running here: resume again when that run ends
         self._faults: dict[str, int] = {}  # consecutive storage faults per instance, for the retry backoff
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
@@ -221,11 +221,11 @@ class Worker:
         try:
             await self.engine.run(wf, record, history)
             self._faults.pop(iid, None)
-        except StorageFault as fault:
+        except (StorageFault, StorageUnavailableError) as fault:  # in a step, or reading the history first
             # Back off per instance (0.5 s doubling to 30 s) so that a fault that keeps recurring cannot spin.
             faults = self._faults[iid] = self._faults.get(iid, 0) + 1
             delay = min(0.5 * 2 ** (faults - 1), 30.0)
-            cause = fault.cause
+            cause = fault.cause if isinstance(fault, StorageFault) else fault
             self.log.log(logging.WARNING, failure_key("run", cause), _FAULT, iid, type(cause).__name__, cause, delay)
             asyncio.get_running_loop().call_soon(self._retry_later, iid, delay)
         except asyncio.CancelledError:
@@ -240,6 +240,24 @@ class Worker:
                 if iid in self._rewake:
                     self._rewake.discard(iid)
                     asyncio.get_running_loop().call_soon(self.wake, (iid,))
+
+    async def start_created(self, wf: Workflow, record: InstanceRecord) -> None:
+        """Run an instance ``start()`` just created (a client's worker only tells the other processes). Until its
+        run is spawned it counts as claimed here, so a retried start of the same id does not spawn it too."""
+        iid = record.instance_id
+        self._claiming.add(iid)
+        try:
+            await self.hook("on_workflow_start", iid, wf.name, record.input_data)
+            if self.settings.run_workflows:
+                self.spawn(wf, record, [])
+            else:
+                self.wake((iid,))
+        finally:
+            self._claiming.discard(iid)
+
+    def idle_here(self, instance_id: str) -> bool:
+        """Whether nothing here runs, starts or claims ``instance_id`` (a start's own spawn follows its create)."""
+        return instance_id not in self.tasks and instance_id not in self._claiming
 
     def _retry_later(self, instance_id: str, delay: float) -> None:
         if not self.stopped:
@@ -388,12 +406,12 @@ class Worker:
             return batch
         size = self._auto_batch
         if batch == "auto:cpu":
-            size = min(size, _cpu_headroom_batch())
+            size = min(size, cpu_headroom_batch())
         return size
 
     def _adapt_batch(self, limit: int, claimed: int) -> None:
         if not isinstance(self.settings.max_workflows_per_batch, int):
-            self._auto_batch = min(limit * 2, _AUTO_BATCH_MAX) if claimed >= limit else _AUTO_BATCH_MIN
+            self._auto_batch = min(limit * 2, AUTO_BATCH_MAX) if claimed >= limit else AUTO_BATCH_MIN
 
     async def _histories_of(self, claimed: list[InstanceRecord]) -> dict[str, list[HistoryEvent]] | None:
         """The histories of a claimed batch in one read, if the storage can (else each run reads its own)."""
@@ -411,18 +429,23 @@ class Worker:
         claimed = await self.storage.claim_runnable(
             worker_id=self.worker_id, now=now, lease_expires_at=now + self.lease_for(None), limit=limit
         )
+        self._adapt_batch(limit, len(claimed))
+        if len(claimed) < limit:
+            await self._start_batch(claimed)
+        else:  # more may be due (a burst of timers): claim the next batch while this one's histories load
+            self.spawn_background(self._start_batch(claimed))
+        return len(claimed) >= limit
+
+    async def _start_batch(self, claimed: list[InstanceRecord]) -> None:
         histories = await self._histories_of(claimed)
         for record in claimed:
             # A resume of this process claiming the same instance concurrently gets the newer lease epoch and
             # starts the run; starting it here too would run it twice.
             if record.instance_id not in self.tasks and record.instance_id not in self._claiming:
                 history = None if histories is None else histories.get(record.instance_id, [])
-                # announce_release: if this process does not define the workflow, the release is followed by a
-                # wake-up for the processes that may (a release by a wake-up's own claim may have come first, and
-                # its NOTIFY found the instance still leased here).
+                # announce_release: a release (this process lacks the workflow) is followed by a wake-up for those
+                # that may have it (a wake-up's own claim may have come first and found it still leased here).
                 self._start_claimed(record, history=history, announce_release=True)
-        self._adapt_batch(limit, len(claimed))
-        return len(claimed) >= limit
 
     async def _recovery_loop(self) -> None:
         while not self.stopped:

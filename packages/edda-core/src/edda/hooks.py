@@ -153,6 +153,16 @@ class HooksBase(WorkflowHooks, ABC):
         does that (one per handler and per workflow started), so a context variable set here applies to it."""
         return None
 
+    async def on_outbox_delivery(self, event: Any, outcome: str, error: str | None) -> None:
+        """The outbox relayer recorded what became of an attempt to send ``event`` (an
+        :class:`edda.storage.records.OutboxEvent`, as claimed: ``attempts`` counts the attempts before this one).
+        ``outcome``: ``"published"``; ``"retried"`` (a transient failure: it is sent again after a backoff);
+        ``"failed"`` (a permanent failure, or retries exhausted: it holds back the later events of its instance until
+        it is re-sent or skipped, see docs/outbox.md); ``"expired"`` (older than ``max_age_hours``). ``error`` says
+        why it was not published (``None`` when it was, on the first attempt). Called in the relayer's task, after the
+        outcome is stored."""
+        return None
+
     async def on_cloudevent_received(self, instance_id: str, event: Any) -> None:
         """``wait_event`` of the instance received ``event`` (a :class:`edda.ReceivedEvent`, with its
         ``extensions``). Called once, in the run that received it, not again when the wait is replayed."""

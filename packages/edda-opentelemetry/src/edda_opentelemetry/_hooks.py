@@ -332,6 +332,11 @@ class OpenTelemetryHooks(HooksBase):
             "event_sent", {"edda.event.type": event_type, "edda.event.source": event_source}
         )
 
+    async def on_outbox_delivery(self, event: Any, outcome: str, error: str | None) -> None:
+        if self._metrics is not None:  # a failed event holds back its instance's later ones: worth an alert
+            attributes = {"edda.outbox.outcome": outcome, "edda.event.type": event.event_type}
+            self._metrics.outbox_deliveries.add(1, attributes)
+
     async def on_cloudevent_dispatch(self, event: Any) -> None:
         received = context_from(event_carrier(event))
         if received is not None:

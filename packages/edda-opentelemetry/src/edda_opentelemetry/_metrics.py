@@ -2,7 +2,8 @@
 ``edda.workflow.cancelled``). Durations are in seconds. Attributes: ``edda.workflow.name`` on all;
 ``error.type`` on ``edda.workflow.failed``; ``edda.workflow.status`` on ``edda.workflow.duration``;
 ``edda.activity.name`` on the activity metrics, and ``edda.activity.status`` (``completed``/``failed``) on
-``edda.activity.executed`` and ``edda.activity.duration``.
+``edda.activity.executed`` and ``edda.activity.duration``; ``edda.outbox.outcome`` (``published``, ``retried``,
+``failed``, ``expired``) and ``edda.event.type`` on ``edda.outbox.deliveries``.
 """
 
 from __future__ import annotations
@@ -37,6 +38,9 @@ class EddaMetrics:
         )
         self.activity_cache_hit = meter.create_counter(
             "edda.activity.cache_hit", unit=activities, description="Activities replayed from history, not run"
+        )
+        self.outbox_deliveries = meter.create_counter(
+            "edda.outbox.deliveries", unit="{event}", description="Outcomes of outbox delivery attempts"
         )
         self.activity_duration = meter.create_histogram(
             "edda.activity.duration", unit="s", description="Activity executions, retries and backoff included"

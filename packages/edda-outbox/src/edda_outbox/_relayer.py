@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import inspect
 import logging
 import random
 import uuid
@@ -77,6 +78,8 @@ class OutboxRelayer:
         timeout: seconds per HTTP request (connect, send and answer).
         client: an ``httpx.AsyncClient`` to send with (auth, proxies, TLS); the relayer does not close it.
         clock: time source (tests).
+        hooks: lifecycle hooks (the app's): their ``on_outbox_delivery(event, outcome, error)``, if they have one, is
+            called after each outcome is recorded (see :class:`edda.hooks.HooksBase`).
 
     Attributes:
         counts: outcomes recorded by this relayer since it was made: ``published``, ``retried`` (transient
@@ -100,6 +103,7 @@ class OutboxRelayer:
         timeout: float = 10.0,
         client: httpx.AsyncClient | None = None,
         clock: Clock | None = None,
+        hooks: Any = None,
     ) -> None:
         if not isinstance(broker_url, str) or not broker_url.startswith(("http://", "https://")):
             raise ValueError("broker_url must be an http:// or https:// URL (where events are POSTed)")
@@ -138,6 +142,7 @@ class OutboxRelayer:
         self._quiet_until: datetime | None = None  # failed passes are not logged again before this
         self._suppressed = 0
         self.counts: dict[str, int] = {"published": 0, "retried": 0, "failed": 0, "expired": 0}
+        self.hooks = hooks
 
     @property
     def running(self) -> bool:
@@ -282,10 +287,23 @@ class OutboxRelayer:
             logger.warning("Lost the claim of outbox event %s before recording a retry", event.event_id)
             return
         self.counts["retried"] += 1
+        await self._notify(event, "retried", error)
         log = logger.info if attempts <= 3 else logger.debug  # an outage of hours must not flood the log
         log("Outbox event %s: %s; attempt %d, next in %.2f s", event.event_id, error, attempts, delay)
         if self._next_due is None or due < self._next_due:
             self._next_due = due
+
+    async def _notify(self, event: OutboxEvent, outcome: str, error: str | None) -> None:
+        """Tell the hooks (``on_outbox_delivery``) what became of an attempt; a hook that raises is logged only."""
+        method = getattr(self.hooks, "on_outbox_delivery", None)
+        if method is None:
+            return
+        try:
+            result = method(event, outcome, error)
+            if inspect.isawaitable(result):
+                await result
+        except Exception:
+            logger.exception("Hook %s.on_outbox_delivery raised; ignored", type(self.hooks).__name__)
 
     def delay_for(self, attempts: int) -> float:
         """Seconds before the next attempt after ``attempts`` failed ones: ``backoff_base`` doubled per attempt,
@@ -301,5 +319,6 @@ class OutboxRelayer:
             logger.warning("Lost the claim of outbox event %s before recording it %s", event.event_id, status)
             return
         self.counts[status] += 1
+        await self._notify(event, status, error)
         if status != "published":
             logger.warning("Outbox event %s (%s) is %s: %s", event.event_id, event.event_type, status, error)

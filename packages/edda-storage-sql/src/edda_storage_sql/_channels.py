@@ -26,7 +26,7 @@ from edda.exceptions import ChannelModeConflictError
 from edda.storage.records import FINISHED_STATUSES, WAITING_STATUSES, ChannelMessageRecord, NewMessage, Subscribe
 from edda_storage_sql._codec import PayloadGuard, decode_json, encode_json
 from edda_storage_sql._dialects import Dialect, to_utc
-from edda_storage_sql._rows import MESSAGE_COLUMNS
+from edda_storage_sql._rows import MESSAGE_COLUMNS, message_from_row
 from edda_storage_sql._sql import Execute, Op, Query, Sql, Statement
 
 __all__ = [
@@ -77,6 +77,7 @@ _MESSAGE_VALUES = (
 _INSERT_MESSAGE_RETURNING = Sql(f"INSERT INTO edda_channel_messages {_MESSAGE_VALUES} RETURNING seq")
 _INSERT_MESSAGE = Sql(f"INSERT INTO edda_channel_messages {_MESSAGE_VALUES}")
 _LAST_INSERT_ID = Sql("SELECT LAST_INSERT_ID()")
+_MESSAGE_BY_ID = Sql(f"SELECT {MESSAGE_COLUMNS} FROM edda_channel_messages WHERE message_id = :message_id")
 _WAITING_SUBSCRIBERS = Sql(
     "SELECT instance_id, mode FROM edda_channel_subscriptions WHERE channel = :channel AND waiting_since IS NOT NULL "
     "ORDER BY waiting_since, instance_id"
@@ -299,10 +300,15 @@ def publish(d: Dialect, m: EncodedMessage, now: datetime) -> Op[tuple[ChannelMes
     def steps() -> Steps:
         if m.message.target_instance_id is not None:  # concerns one receiver only: see lock_channels
             yield from lock_channels(d, [], shared=[m.message.channel])
-            record, woken = yield from publish_steps(d, m, now, lock_target=True)
         else:
             yield from lock_channels(d, [m.message.channel])
-            record, woken = yield from publish_steps(d, m, now)
+        # A message id is stored once (a unique index since 0006): the same CloudEvent delivered again finds its
+        # message and wakes nobody. Two deliveries racing past this look both insert; the index refuses the second.
+        stored = yield Query(_MESSAGE_BY_ID, {"message_id": m.message.message_id})
+        if stored:
+            return message_from_row(stored[0], d), ()
+        lock_target = m.message.target_instance_id is not None
+        record, woken = yield from publish_steps(d, m, now, lock_target=lock_target)
         return record, tuple(woken)
 
     return Op(steps())

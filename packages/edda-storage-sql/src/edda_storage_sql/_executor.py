@@ -75,8 +75,8 @@ class Executor(Protocol):
         """
         ...
 
-    async def read(self, make_op: Callable[[], Op[T]]) -> T:
-        """Run the read-only ``make_op()``."""
+    async def read(self, make_op: Callable[[], Op[T]], *, point: bool = False) -> T:
+        """Run the read-only ``make_op()``; ``point``: it reads a few rows by key (an executor may run it inline)."""
         ...
 
     def begin(self, *, owner: object) -> SQLTransaction:

@@ -12,7 +12,7 @@ means the instance exists).
 
 from __future__ import annotations
 
-from collections.abc import Generator
+from collections.abc import Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -126,6 +126,32 @@ def get_instance(d: Dialect, instance_id: str) -> Op[InstanceRecord | None]:
     def steps() -> Steps:
         rows = yield Query(_SELECT_INSTANCE, {"instance_id": instance_id})
         return instance_from_row(rows[0], d) if rows else None
+
+    return Op(steps(), autocommit=True)
+
+
+_BATCH = 500  # ids per query of get_instances
+
+
+@lru_cache(maxsize=64)
+def _instances_sql(count: int) -> Sql:
+    ids = ", ".join(f":id{i}" for i in range(count))
+    return Sql(f"SELECT {INSTANCE_COLUMNS} FROM edda_instances WHERE instance_id IN ({ids})")
+
+
+def get_instances(d: Dialect, instance_ids: Sequence[str]) -> Op[dict[str, InstanceRecord]]:
+    """Several instances by id, in one query per :data:`_BATCH` ids (unknown ids are left out)."""
+    ids = list(dict.fromkeys(instance_ids))
+
+    def steps() -> Steps:
+        found: dict[str, InstanceRecord] = {}
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            rows = yield Query(_instances_sql(len(chunk)), {f"id{i}": iid for i, iid in enumerate(chunk)})
+            for row in rows:
+                record = instance_from_row(row, d)
+                found[record.instance_id] = record
+        return found
 
     return Op(steps(), autocommit=True)
 

@@ -235,8 +235,9 @@ async def migrate_mysql(conn: Any, target: DatabaseTarget, *, auto_migrate: bool
             )
         try:
             await conn.commit()  # start a fresh snapshot now that we hold the lock
-            pending = _pending(migrations, await _mysql_applied(cur))
-            if pending:
+            applied = await _mysql_applied(cur)
+            pending = _pending(migrations, applied)
+            if pending and not applied:  # (IF NOT EXISTS on an existing table makes MySQL warn)
                 await cur.execute(_CREATE_TABLE)
             for migration in pending:
                 for statement in migration.up:

@@ -33,6 +33,7 @@ from sqlalchemy import event
 from sqlalchemy import exc as sa_exc
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
+from edda.exceptions import StorageConflictError
 from edda_storage_sql._errors import is_conflict, is_disconnect, is_write_refused, unavailable
 from edda_storage_sql._sql import Op
 from edda_storage_sql._url import DatabaseTarget
@@ -147,9 +148,15 @@ class ServerPool:
                     await self._drop(conn)
                     raise unavailable(self._target, exc, doing="write to") from exc
                 await conn.close()
-                if is_conflict(exc) and conflicts < _CONFLICT_RETRIES:
-                    conflicts += 1
-                    continue
+                if is_conflict(exc):
+                    if conflicts < _CONFLICT_RETRIES:
+                        conflicts += 1
+                        continue
+                    raise StorageConflictError(  # not the driver's error: callers retry a StorageUnavailableError
+                        f"The {self._target.describe()} rolled the operation back {conflicts + 1} times in a row to "
+                        f"resolve deadlocks or serialization conflicts ({type(exc).__name__}); nothing of it was "
+                        f"written."
+                    ) from exc
                 raise
             except BaseException:  # cancelled mid-statement: the connection's state is unknown
                 await self._drop(conn)

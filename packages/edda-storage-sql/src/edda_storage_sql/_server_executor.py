@@ -166,7 +166,7 @@ class ServerExecutor:
             raise not_ready()
         return await self._pool.run(make_op, read=False, urgent=urgent)
 
-    async def read(self, make_op: Callable[[], Op[T]]) -> T:
+    async def read(self, make_op: Callable[[], Op[T]], *, point: bool = False) -> T:
         if self._pool is None:
             raise not_ready()
         return await self._pool.run(make_op, read=True)

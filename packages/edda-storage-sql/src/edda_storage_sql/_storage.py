@@ -237,7 +237,14 @@ class SQLAlchemyStorage:
     async def get_instance(self, instance_id: str) -> InstanceRecord | None:
         """The instance, or ``None``."""
         check_key(instance_id, "instance id")
-        return await self._executor.read(lambda: _instances.get_instance(self._dialect, instance_id))
+        return await self._executor.read(lambda: _instances.get_instance(self._dialect, instance_id), point=True)
+
+    async def get_instances(self, instance_ids: Sequence[str]) -> dict[str, InstanceRecord]:
+        """Several instances in one read (``wait_for_result`` polls its waiters this way); unknown ids are left out."""
+        if not instance_ids:
+            return {}
+        check_keys(instance_ids, "instance id")
+        return await self._executor.read(lambda: _instances.get_instances(self._dialect, instance_ids), point=True)
 
     async def find_instances(self, query: InstanceQuery) -> InstancePage:
         """Instances matching every filter, newest first, one page at a time (see the storage protocol)."""
@@ -283,7 +290,9 @@ class SQLAlchemyStorage:
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
         """The history of one iteration (default: the current one), in ``seq`` order."""
         check_key(instance_id, "instance id")
-        return await self._executor.read(lambda: _history.get_history(self._dialect, instance_id, iteration))
+        return await self._executor.read(
+            lambda: _history.get_history(self._dialect, instance_id, iteration), point=True
+        )
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
         """The current history of several instances in one read (a recovery pass loads its batch this way).
@@ -292,7 +301,7 @@ class SQLAlchemyStorage:
         if not instance_ids:
             return {}
         check_keys(instance_ids, "instance id")
-        return await self._executor.read(lambda: _history.get_histories(self._dialect, instance_ids))
+        return await self._executor.read(lambda: _history.get_histories(self._dialect, instance_ids), point=True)
 
     # -- the unit of work --------------------------------------------------------------------------------------------
 
@@ -414,7 +423,7 @@ class SQLAlchemyStorage:
 
     async def next_wake_at(self) -> datetime | None:
         """The earliest ``wake_at`` of an unfinished, unowned instance, or ``None``."""
-        return await self._executor.read(lambda: _channels.next_wake_at(self._dialect))
+        return await self._executor.read(lambda: _channels.next_wake_at(self._dialect), point=True)
 
     # -- outbox ------------------------------------------------------------------------------------------------------
 
@@ -425,7 +434,7 @@ class SQLAlchemyStorage:
     async def get_outbox_event(self, event_id: str) -> OutboxEvent | None:
         """The outbox event ``event_id`` (the first written with that id), or ``None``."""
         check_key(event_id, "outbox event id")
-        return await self._executor.read(lambda: _outbox.get_outbox_event(self._dialect, event_id))
+        return await self._executor.read(lambda: _outbox.get_outbox_event(self._dialect, event_id), point=True)
 
     async def claim_outbox(
         self, *, worker_id: str, now: datetime, claim_expires_at: datetime, limit: int

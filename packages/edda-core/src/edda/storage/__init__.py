@@ -17,6 +17,7 @@ from edda.storage.protocol import (
     ChannelStore,
     HistoryBatchReader,
     HistoryStore,
+    InstanceBatchReader,
     InstanceStore,
     LeaseStore,
     OutboxStore,
@@ -34,6 +35,7 @@ StorageProtocol = Storage  # 0.16's name of the storage interface (documented al
 __all__ = [
     "ChannelStore",
     "HistoryBatchReader",
+    "InstanceBatchReader",
     "HistoryStore",
     "InMemoryStorage",
     "InstanceStore",

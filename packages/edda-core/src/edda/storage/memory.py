@@ -307,6 +307,17 @@ class InMemoryStorage:
         check_key(instance_id, "instance id")
         return self._history_of(instance_id, iteration)
 
+    async def get_instances(self, instance_ids: Sequence[str]) -> dict[str, InstanceRecord]:
+        """The existing instances of ``instance_ids``, by id (one read for many awaited results)."""
+        for iid in instance_ids:
+            check_key(iid, "instance id")
+        found = {}
+        for iid in dict.fromkeys(instance_ids):
+            record = await self.get_instance(iid)
+            if record is not None:
+                found[iid] = record
+        return found
+
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
         """The current history of each existing instance of ``instance_ids`` (one read for a batch)."""
         for iid in instance_ids:
@@ -507,6 +518,9 @@ class InMemoryStorage:
         check_key(message.target_instance_id, "target instance id")
         check_text(message.message_id, "message id")
         data = self._check(_freeze(message.data))
+        for stored in self._messages:  # a message id is stored once: the same event delivered again wakes nobody
+            if stored["message_id"] == message.message_id:
+                return self._message_record(stored), ()
         row, woken = self._publish(message, data, _freeze(message.metadata), now)
         return self._message_record(row), tuple(woken)
 

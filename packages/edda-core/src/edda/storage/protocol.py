@@ -215,6 +215,11 @@ class ChannelStore(Protocol):
         subscriber; for competing channels the longest-waiting subscribers, at least one per undelivered message.
         Waking sets the instance's ``wake_at`` to ``now`` so any worker can claim it.
 
+        A message id is stored once: when a message with ``message.message_id`` is already stored (a CloudEvent
+        delivered again: its id derives from the event's ``source`` and ``id``), nothing is stored or woken and the
+        stored message is returned with no ids. The id stays taken until :meth:`cleanup_messages` removes the
+        message.
+
         Returns:
             The stored message and the ids of the instances woken.
         """
@@ -349,6 +354,21 @@ class HistoryBatchReader(Protocol):
         history yet may be left out or map to ``[]`` (callers treat a missing id as an empty history, so an
         instance that has history must never be left out). Repeated ids are allowed; ``[]`` gives ``{}``.
         """
+        ...
+
+
+@runtime_checkable
+class InstanceBatchReader(Protocol):
+    """Reads several instances in one round trip.
+
+    ``EddaApp.wait_for_result`` looks for instances that finished in another process by reading them; with this, all
+    the results a process awaits are read with one call per poll instead of one :meth:`InstanceStore.get_instance`
+    each (500 awaited results: one query instead of 500).
+    """
+
+    async def get_instances(self, instance_ids: Sequence[str]) -> dict[str, InstanceRecord]:
+        """The instances of ``instance_ids``, by id, exactly as ``get_instance`` returns each; unknown ids are left
+        out. Repeated ids are allowed; ``[]`` gives ``{}``."""
         ...
 
 

@@ -35,6 +35,7 @@ from enum import StrEnum
 from typing import Any, TypeVar
 
 from edda.exceptions import StorageConflictError, StorageUnavailableError
+from edda.storage import protocol as spi
 from edda.storage.protocol import HistoryBatchReader, Storage, Transaction, WakeAnnouncer, WakeSource
 from edda.storage.records import (
     ChannelMessageRecord,
@@ -77,7 +78,7 @@ WRITE_CALLS = frozenset(
     " delete_expired_instances transaction_commit".split()
 )
 READ_CALLS = frozenset(
-    "get_instance find_instances get_history get_histories next_wake_at list_outbox get_outbox_event"
+    "get_instance get_instances find_instances get_history get_histories next_wake_at list_outbox get_outbox_event"
     " find_expired_instances count_expired_instances".split()
 )
 
@@ -335,6 +336,13 @@ class FaultInjectingStorage:
 
     async def get_history(self, instance_id: str, *, iteration: int | None = None) -> list[HistoryEvent]:
         return await self._call("get_history", lambda: self.inner.get_history(instance_id, iteration=iteration))
+
+    async def get_instances(self, instance_ids: Sequence[str]) -> dict[str, InstanceRecord]:
+        inner = self.inner
+        if isinstance(inner, spi.InstanceBatchReader):
+            return await self._call("get_instances", lambda: inner.get_instances(instance_ids))
+        found = {iid: await self.get_instance(iid) for iid in dict.fromkeys(instance_ids)}
+        return {iid: record for iid, record in found.items() if record is not None}
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
         inner = self.inner

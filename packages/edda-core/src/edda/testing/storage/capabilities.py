@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from edda.storage.protocol import HistoryBatchReader, WakeAnnouncer, WakeSource
+from edda.storage.protocol import HistoryBatchReader, InstanceBatchReader, WakeAnnouncer, WakeSource
 from edda.storage.records import InstanceUpdate
 from edda.testing.storage._helpers import completed, new_instance, step
 
@@ -47,6 +47,20 @@ class OptionalCapabilitiesConformance:
         assert [h.event_data["result"] for h in got["i-2"]] == ["new"]  # the current iteration only
         assert [h.activity_id for h in got["i-1"]] == ["a:1", "b:1"]
         assert await storage.get_histories([]) == {}
+
+    # -- InstanceBatchReader ------------------------------------------------------------------------------------
+
+    async def test_instances_by_id_in_one_read(self, storage: Any) -> None:
+        _skip_unless(storage, InstanceBatchReader, "get_instances")
+        for iid in ("i-1", "i-2", "i-3"):
+            await storage.create_instance(new_instance(iid))
+        await storage.commit_step(step("i-2", update=InstanceUpdate(status="completed", output_data={"r": 2})))
+        got = await storage.get_instances(["i-2", "i-1", "missing", "i-2"])
+        assert sorted(got) == ["i-1", "i-2"]
+        for iid in ("i-1", "i-2"):  # exactly what get_instance says, for each
+            assert got[iid] == await storage.get_instance(iid)
+        assert got["i-2"].status == "completed" and got["i-2"].output_data == {"r": 2}
+        assert await storage.get_instances([]) == {}
 
     # -- WakeSource ---------------------------------------------------------------------------------------------
 

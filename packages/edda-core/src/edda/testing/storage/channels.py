@@ -137,6 +137,33 @@ class ChannelStoreConformance:
         assert got is not None and got.target_instance_id == "b"
         assert await storage.receive_or_wait(step("b", epoch=2), channel="approval", step_id="r:3", wait=None) is None
 
+    async def test_a_message_id_is_stored_once(self, storage: Any) -> None:
+        # The same CloudEvent delivered twice (a sender's retry) must not satisfy a second wait.
+        for iid in ("a", "b"):
+            assert await self._waiting_receiver(storage, iid, "paid", mode=None) is None
+        first, woken = await storage.publish(NewMessage("ce-1", "paid", {"n": 1}, target_instance_id="a"), now=T0)
+        assert woken == ("a",)
+        later = T0 + timedelta(seconds=5)
+        again, woken = await storage.publish(NewMessage("ce-1", "paid", {"n": 2}, target_instance_id="b"), now=later)
+        assert woken == () and again.seq == first.seq and again.data == {"n": 1} and again.target_instance_id == "a"
+        await storage.claim_instance("a", worker_id=WORKER, now=later, lease_expires_at=later + timedelta(30))
+        got = await storage.receive_or_wait(step("a", epoch=2), channel="paid", step_id="r:2", wait=None)
+        assert got is not None and got.message_id == "ce-1"
+        assert await storage.receive_or_wait(step("a", epoch=2), channel="paid", step_id="r:3", wait=None) is None
+        await storage.claim_instance("b", worker_id=WORKER, now=later, lease_expires_at=later + timedelta(30))
+        assert await storage.receive_or_wait(step("b", epoch=2), channel="paid", step_id="r:2", wait=None) is None
+
+    async def test_a_message_id_is_free_again_once_cleaned_up(self, storage: Any) -> None:
+        assert await self._waiting_receiver(storage, "r", "news") is None
+        first, _ = await storage.publish(NewMessage("ce-2", "news", {"n": 1}), now=T0)
+        await storage.claim_instance("r", worker_id=WORKER, now=T0, lease_expires_at=T0 + timedelta(30))
+        got = await storage.receive_or_wait(step("r", epoch=2), channel="news", step_id="r:2", wait=None)
+        assert got is not None and got.message_id == "ce-2"
+        await storage.publish(NewMessage("keep", "news", {}), now=T0 + timedelta(days=10))
+        assert await storage.cleanup_messages(older_than=T0 + timedelta(days=7)) == 1
+        again, _ = await storage.publish(NewMessage("ce-2", "news", {"n": 2}), now=T0 + timedelta(days=10))
+        assert again.seq > first.seq and again.data == {"n": 2}
+
     async def test_mode_conflict_is_rejected_and_writes_nothing(self, storage: Any) -> None:
         await storage.create_instance(new_instance("a"))
         await storage.create_instance(new_instance("b"))

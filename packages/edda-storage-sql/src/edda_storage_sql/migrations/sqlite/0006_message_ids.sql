@@ -1,0 +1,15 @@
+-- Edda storage schema, version 0006, SQLite: a message id is stored once.
+-- A CloudEvent's message id derives from its source and id, so the same event delivered twice (a sender's retry)
+-- finds its message already stored and adds nothing: a duplicate never satisfies a second wait. Duplicates kept by
+-- earlier versions stay, renamed "<id>#dup-<seq>" (nothing stored is dropped), before the unique index is built.
+
+-- migrate:up
+UPDATE edda_channel_messages SET message_id = message_id || '#dup-' || seq
+WHERE EXISTS (
+    SELECT 1 FROM edda_channel_messages AS first
+    WHERE first.message_id = edda_channel_messages.message_id AND first.seq < edda_channel_messages.seq
+);
+CREATE UNIQUE INDEX IF NOT EXISTS edda_channel_messages_message_id ON edda_channel_messages (message_id);
+
+-- migrate:down
+DROP INDEX IF EXISTS edda_channel_messages_message_id;
