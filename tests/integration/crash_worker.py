@@ -125,7 +125,9 @@ async def feed(app: EddaApp, scenario: str, instance_id: str) -> None:
             return
         if scenario == "waiter" and record_.status == "waiting_for_event":
             await app.handle_cloudevent(
-                {"type": "crash.go", "source": "test", "id": "go", "eddainstanceid": instance_id, "data": {"v": 7}}
+                # One event per instance (source + id identify it: the same id again is a duplicate, dropped).
+                {"type": "crash.go", "source": "test", "id": f"go-{instance_id}", "eddainstanceid": instance_id}
+                | {"data": {"v": 7}}
             )
         await asyncio.sleep(0.05)
 
