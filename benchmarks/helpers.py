@@ -45,6 +45,9 @@ ROLE_ENV = "EDDA_BENCH_ROLE"
 WATCH_INTERVAL_S = 0.01
 
 
+_LINE_LIMIT = 64 * 1024 * 1024  # a report line may be long (W9: executions of 2,000 instances from one worker)
+
+
 class HelperFailed(BenchError):
     pass
 
@@ -74,6 +77,7 @@ class Helper:
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
             stderr=None,  # the child's stderr: the runner's log of this child
+            limit=_LINE_LIMIT,
         )
         return cls(role, proc)
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
@@ -44,6 +45,7 @@ logger = logging.getLogger("edda")
 # What an attempt to claim and start an instance here came to (Worker._claim_and_start).
 _STARTED, _HERE, _NOT_CLAIMED, _RELEASED = "started", "running here", "not claimed", "released"
 _CLEANUP_EVERY_SECONDS = 3600
+_RUNS_AT_ONCE = 1000  # runs a worker takes on through wake-ups and recovery passes before the rest wait
 _RECOVERY_BACKOFF_CAP = 10.0  # seconds: the longest wait between failing recovery passes
 _FAULT = "Storage failed while running instance %s (%s: %s); it will be retried from its history in %.1f s."
 _UNEXPECTED = "Unexpected error while running instance %s; it will be resumed from its history"
@@ -89,6 +91,9 @@ class Worker:
         self._claiming: set[str] = set()
         self._auto_batch = AUTO_BATCH_MIN  # the next pass's claim size under max_workflows_per_batch="auto"
         self._rewake: set[str] = set()  # woken while still running here: resume again when that run ends
+        self._backlog: deque[tuple[str, bool]] = deque()  # woken, waiting for room (see _busy)
+        self._resuming = 0  # resumes from wake-ups in flight (claim, then start)
+        self._paused = False  # a recovery pass found no room
         self._faults: dict[str, int] = {}  # consecutive storage faults per instance, for the retry backoff
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._background: list[asyncio.Task[Any]] = []
@@ -240,6 +245,10 @@ class Worker:
                 if iid in self._rewake:
                     self._rewake.discard(iid)
                     asyncio.get_running_loop().call_soon(self.wake, (iid,))
+                self._drain_backlog()
+                if self._paused and not self._busy():
+                    self._paused = False
+                    self._wake_recovery.set()
 
     async def start_created(self, wf: Workflow, record: InstanceRecord) -> None:
         """Run an instance ``start()`` just created (a client's worker only tells the other processes). Until its
@@ -361,6 +370,22 @@ class Worker:
                 # run has let go (if another worker has claimed it by then, the claim just fails).
                 self._rewake.add(iid)
                 continue
+            self._backlog.append((iid, announce))
+        self._drain_backlog()
+
+    def _busy(self) -> bool:
+        """Whether this worker runs (or is starting) as many instances as it takes at once: what is woken beyond
+        that waits in the backlog, and recovery passes pause, so a broadcast to 100,000 waiting instances does not
+        put 100,000 runs in memory at once. Nothing is lost by waiting: the instances are runnable in the database."""
+        return len(self.tasks) + self._resuming >= _RUNS_AT_ONCE
+
+    def _drain_backlog(self) -> None:
+        while self._backlog and not self._busy() and not self.stopped:
+            iid, announce = self._backlog.popleft()
+            if iid in self.tasks:
+                self._rewake.add(iid)
+                continue
+            self._resuming += 1
             self.spawn_background(self._resume_quietly(iid, announce))
 
     def _announce(self, instance_ids: tuple[str, ...]) -> None:
@@ -373,6 +398,9 @@ class Worker:
         except StorageUnavailableError:
             self._wake_recovery.set()
             outcome = _NOT_CLAIMED
+        finally:
+            self._resuming -= 1
+            self._drain_backlog()
         if announce and outcome == _NOT_CLAIMED:
             self._announce((instance_id,))
 
@@ -424,6 +452,9 @@ class Worker:
 
     async def _recovery_pass(self) -> bool:
         """Claim and start a batch of instances that need a worker. Returns whether the batch came back full."""
+        if self._busy():
+            self._paused = True  # the run that brings us under the limit wakes the loop
+            return False
         now = self.clock.now()
         limit = self._batch_size()
         claimed = await self.storage.claim_runnable(

@@ -222,6 +222,9 @@ def unsubscribe(instance_id: str, channel: str) -> Steps:
     yield Execute(_MOVE_ANCHOR, {"instance_id": instance_id})
 
 
+_WAKE_CHUNK = 1000
+
+
 @lru_cache(maxsize=64)
 def _wake_sql(count: int, returning: bool) -> Sql:
     ids = _in_list("id", count)
@@ -281,16 +284,18 @@ def publish_steps(d: Dialect, m: EncodedMessage, now: datetime, *, lock_target: 
             competing = competing[:unclaimed]
         targets = broadcast + competing
     targets = list(dict.fromkeys(targets))
-    if not targets:
-        return record, []
-    ids = {f"id{i}": iid for i, iid in enumerate(targets)}
-    if d.returning:
-        rows = yield Query(_wake_sql(len(targets), True), {"now": d.ts_in(now), **ids})
-    else:
-        rows = yield Query(_lock_waiting_sql(len(targets)), ids)
-        if rows:
-            yield Execute(_wake_sql(len(targets), False), {"now": d.ts_in(now), **ids})
-    woken = {row[0] for row in rows}
+    woken: set[str] = set()
+    # In chunks: a broadcast may wake 100,000 instances, and a statement takes at most 32,767 parameters (asyncpg).
+    for start in range(0, len(targets), _WAKE_CHUNK):
+        chunk = targets[start : start + _WAKE_CHUNK]
+        ids = {f"id{i}": iid for i, iid in enumerate(chunk)}
+        if d.returning:
+            rows = yield Query(_wake_sql(len(chunk), True), {"now": d.ts_in(now), **ids})
+        else:
+            rows = yield Query(_lock_waiting_sql(len(chunk)), ids)
+            if rows:
+                yield Execute(_wake_sql(len(chunk), False), {"now": d.ts_in(now), **ids})
+        woken.update(row[0] for row in rows)
     return record, [iid for iid in targets if iid in woken]
 
 

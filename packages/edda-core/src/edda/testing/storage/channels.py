@@ -137,6 +137,15 @@ class ChannelStoreConformance:
         assert got is not None and got.target_instance_id == "b"
         assert await storage.receive_or_wait(step("b", epoch=2), channel="approval", step_id="r:3", wait=None) is None
 
+    async def test_a_broadcast_wakes_more_waiting_instances_than_one_statement_takes(self, storage: Any) -> None:
+        # A storage that wakes them in one statement fails once they are many (PostgreSQL takes at most 32,767
+        # parameters a statement: a broadcast to 90,000 waiting instances failed); 1,200 cross a chunk boundary.
+        ids = [f"w{n:05d}" for n in range(1200)]
+        for iid in ids:
+            assert await self._waiting_receiver(storage, iid, "fanout") is None
+        _, woken = await storage.publish(NewMessage("all", "fanout", {"go": True}), now=T0)
+        assert sorted(woken) == ids
+
     async def test_a_message_id_is_stored_once(self, storage: Any) -> None:
         # The same CloudEvent delivered twice (a sender's retry) must not satisfy a second wait.
         for iid in ("a", "b"):
