@@ -125,18 +125,21 @@ def _claim_runnable_sql(lock_suffix: str) -> Sql:
 # SQLite: the OR of _RUNNABLE defeats its indexes, so a pass would read every unfinished row (100,000 parked ones:
 # ~30 ms a pass, and timers due among them were late by several passes). Three disjoint parts instead, each read
 # through an index: due by time (the partial index on wake_at), needing a worker (status), cancel requested (0006).
+# PostgreSQL combines the indexes of the OR by itself (a bitmap OR: 0.15 ms a pass over 100,000 parked instances).
 _FREE = "(owner_id IS NULL OR lease_expires_at IS NULL OR lease_expires_at <= :now)"
 _NOT_DUE = "(wake_at IS NULL OR wake_at > :now)"
-_SQLITE_CLAIM_RUNNABLE = Sql(
-    f"UPDATE edda_instances SET {_CLAIM_SET} WHERE instance_id IN (SELECT instance_id FROM ("
+_CANDIDATES = (
     f"SELECT * FROM (SELECT instance_id, wake_at AS due FROM edda_instances WHERE wake_at <= :now "
-    f"AND status NOT IN {_FINISHED} AND {_FREE} ORDER BY wake_at LIMIT :limit) "
+    f"AND status NOT IN {_FINISHED} AND {_FREE} ORDER BY wake_at LIMIT :limit) AS due_by_time "
     f"UNION ALL SELECT * FROM (SELECT instance_id, COALESCE(wake_at, updated_at) AS due FROM edda_instances "
-    f"WHERE status IN {_ACTIVE} AND {_NOT_DUE} AND {_FREE} ORDER BY due LIMIT :limit) "
+    f"WHERE status IN {_ACTIVE} AND {_NOT_DUE} AND {_FREE} ORDER BY due LIMIT :limit) AS needing_a_worker "
     f"UNION ALL SELECT * FROM (SELECT instance_id, COALESCE(wake_at, updated_at) AS due FROM edda_instances "
     f"WHERE cancel_requested = TRUE AND status NOT IN {_FINISHED} AND status NOT IN {_ACTIVE} AND {_NOT_DUE} "
-    f"AND {_FREE} ORDER BY due LIMIT :limit)"
-    f") ORDER BY due, instance_id LIMIT :limit) RETURNING {INSTANCE_COLUMNS}"
+    f"AND {_FREE} ORDER BY due LIMIT :limit) AS cancel_requested"
+)
+_SQLITE_CLAIM_RUNNABLE = Sql(
+    f"UPDATE edda_instances SET {_CLAIM_SET} WHERE instance_id IN (SELECT instance_id FROM ({_CANDIDATES}) "
+    f"AS candidates ORDER BY due, instance_id LIMIT :limit) RETURNING {INSTANCE_COLUMNS}"
 )
 _SELECT_RUNNABLE_FOR_UPDATE = Sql(
     f"SELECT {INSTANCE_COLUMNS} FROM edda_instances WHERE {_RUNNABLE} "
