@@ -1,7 +1,7 @@
 """``SQLAlchemyStorage``: Edda's storage SPI on SQLite, PostgreSQL and MySQL/MariaDB.
 
 A facade: each method checks and encodes its input (raising on a bad value before any I/O: ids no database can store
-or compare exactly are refused, see :mod:`._keys`), builds its operation from the
+or compare exactly are refused, see :mod:`edda.storage.keys`), builds its operation from the
 statement generators (:mod:`._instances`, :mod:`._history`, :mod:`._leases`, :mod:`._commit`, :mod:`._channels`,
 :mod:`._outbox`) and hands it to the executor picked once from the URL (:mod:`._executor`): the SQLite writer and
 readers, or the server connection pool. Nothing here depends on which database it is.
@@ -20,6 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from edda.exceptions import ConfigurationError
+from edda.storage.keys import check_commit, check_key, check_keys, check_text, clean_text
 from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ChannelMessageRecord,
@@ -40,7 +41,6 @@ from edda_storage_sql import _channels, _commit, _history, _instances, _leases, 
 from edda_storage_sql._codec import PayloadGuard
 from edda_storage_sql._dialects import dialect_for
 from edda_storage_sql._executor import Executor
-from edda_storage_sql._keys import check_commit, check_key, check_keys, check_text, clean_text
 from edda_storage_sql._options import DEFAULT_MAX_PAYLOAD_BYTES, OPTIONS, StorageOptions
 from edda_storage_sql._server_executor import ServerExecutor
 from edda_storage_sql._sqlite_executor import SQLiteExecutor

@@ -2,7 +2,7 @@
 
 It implements every role of :mod:`edda.storage.protocol` with the same observable behaviour as the SQL backends
 (values are JSON round-tripped on the way in, so a tuple comes back as a list there too; identifiers a database
-cannot store or compare exactly are refused, see :mod:`edda.storage._keys`), and is what the conformance kit is
+cannot store or compare exactly are refused, see :mod:`edda.storage.keys`), and is what the conformance kit is
 first proven against. Nothing survives the process; use it for tests and examples.
 
 Longer than 500 lines because it is the executable specification of the whole SPI in one class: every role
@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any
 
 from edda.exceptions import ChannelModeConflictError, LeaseLostError, PayloadTooLargeError, SessionUnavailableError
-from edda.storage._keys import check_commit, check_key, check_text, clean_text, encodable
+from edda.storage.keys import check_commit, check_key, check_text, clean_text, encodable
 from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ACTIVE_STATUSES,
@@ -126,6 +126,7 @@ class InMemoryStorage:
         self._outbox: list[OutboxEvent] = []
         self._seq = 0
         self._messages: list[dict[str, Any]] = []
+        self._message_ids: dict[str, dict[str, Any]] = {}  # message id -> its row: an id is stored once
         self._msg_seq = 0
         self._outbox_seq = 0
         self._subs: dict[tuple[str, str], dict[str, Any]] = {}  # (instance_id, channel) -> mode, cursor, waiting
@@ -475,6 +476,7 @@ class InMemoryStorage:
             "claimed_by": None,
         }
         self._messages.append(row)
+        self._message_ids[message.message_id] = row
         waiting = sorted(
             (
                 (sub["waiting_since"], iid, sub)
@@ -518,9 +520,9 @@ class InMemoryStorage:
         check_key(message.target_instance_id, "target instance id")
         check_text(message.message_id, "message id")
         data = self._check(_freeze(message.data))
-        for stored in self._messages:  # a message id is stored once: the same event delivered again wakes nobody
-            if stored["message_id"] == message.message_id:
-                return self._message_record(stored), ()
+        stored = self._message_ids.get(message.message_id)
+        if stored is not None:  # a message id is stored once: the same event delivered again wakes nobody
+            return self._message_record(stored), ()
         row, woken = self._publish(message, data, _freeze(message.metadata), now)
         return self._message_record(row), tuple(woken)
 
@@ -601,6 +603,7 @@ class InMemoryStorage:
         keep = [m for m in self._messages if m["published_at"] >= older_than or not delivered(m)]
         removed = len(self._messages) - len(keep)
         self._messages = keep
+        self._message_ids = {m["message_id"]: m for m in keep}
         return removed
 
     # -- workers and timers -------------------------------------------------------------------------------------

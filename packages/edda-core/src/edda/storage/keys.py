@@ -1,7 +1,7 @@
-"""Text every database stores and compares exactly: checked before any I/O, so a bad id is the caller's error.
+"""Text every database stores and compares exactly, checked before any I/O so that a bad id is the caller's error.
 
-The three databases disagree on some text, and a value one of them cannot take would otherwise fail deep in the
-driver (a raw ``asyncpg`` error, a ``UnicodeEncodeError``), or worse, succeed with another meaning:
+The databases disagree on some text, and a value one of them cannot take would otherwise fail deep in the driver (a
+raw ``asyncpg`` error, a ``UnicodeEncodeError``), or worse, succeed with another meaning:
 
 * NUL (U+0000): PostgreSQL's ``text`` cannot hold it ("invalid byte sequence for encoding UTF8: 0x00").
 * Lone UTF-16 surrogates (U+D800 to U+DFFF unpaired): not Unicode text; no driver can encode them as UTF-8.
@@ -9,10 +9,11 @@ driver (a raw ``asyncpg`` error, a ``UnicodeEncodeError``), or worse, succeed wi
   would be the same instance id (channel, event id) as ``"x"`` there, and a different one elsewhere.
 
 Identifiers (instance ids, workflow names, channel names, worker ids, outbox event ids) are refused with
-:class:`~edda.exceptions.InvalidInputError`, on every database alike, so an app behaves the same on SQLite as in
-production on PostgreSQL. Values (workflow input, results, event data) need no check: they are stored as JSON, whose
-escapes carry NUL and lone surrogates. Free text that the caller cannot correct (an error message received from a
-broker) is stored with those characters replaced instead (:func:`clean_text`).
+:class:`~edda.exceptions.InvalidInputError` by every storage alike (the memory storage and the SQL ones use these
+functions; a storage of your own should too, and the conformance kit checks it), so an app tested on ``memory://``
+or SQLite behaves as in production on PostgreSQL. Values (workflow input, results, event data) need no check: they
+are stored as JSON, whose escapes carry NUL and lone surrogates. Free text that the caller cannot correct (an error
+message received from a broker) is stored with those characters replaced instead (:func:`clean_text`).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from collections.abc import Iterable
 from edda.exceptions import InvalidInputError
 from edda.storage.records import StepCommit
 
-__all__ = ["check_commit", "check_key", "check_keys", "check_text", "clean_text"]
+__all__ = ["check_commit", "check_key", "check_keys", "check_text", "clean_text", "encodable"]
 
 
 def _shown(value: str) -> str:
@@ -30,7 +31,8 @@ def _shown(value: str) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
-def _encodable(value: str) -> bool:
+def encodable(value: str) -> bool:
+    """Whether ``value`` can be encoded as UTF-8 (holds no lone surrogate)."""
     if value.isascii():
         return True
     try:
@@ -53,7 +55,7 @@ def check_text(value: str | None, what: str) -> None:
             f"{what} {_shown(value)} contains a NUL character (U+0000), which PostgreSQL cannot store as text; "
             f"remove it."
         )
-    if not _encodable(value):
+    if not encodable(value):
         raise InvalidInputError(
             f"{what} {_shown(value)} contains a lone UTF-16 surrogate (U+D800 to U+DFFF), which is not Unicode "
             f"text and cannot be stored as UTF-8; decode the text from its bytes correctly."
@@ -107,6 +109,6 @@ def clean_text(value: str | None) -> str | None:
     if value is None or (value.isascii() and "\x00" not in value):
         return value
     value = value.replace("\x00", "\ufffd")
-    if _encodable(value):
+    if encodable(value):
         return value
     return value.encode("utf-8", "backslashreplace").decode("utf-8")
