@@ -174,12 +174,12 @@ def test_migrate_status_and_apply(tmp_path: Path) -> None:
     status = edda("migrate", "--status", "--json", db=db)
     assert status.code == 4 and status.json() == {
         "status": "pending",
-        "pending": ["0001", "0002", "0003", "0004", "0005", "0006"],
+        "pending": ["0001", "0002", "0003", "0004", "0005", "0006", "0007"],
     }
     applied = edda("migrate", "--json", db=db)
     assert applied.code == 0 and applied.json() == {
         "status": "current",
-        "applied": ["0001", "0002", "0003", "0004", "0005", "0006"],
+        "applied": ["0001", "0002", "0003", "0004", "0005", "0006", "0007"],
     }
     assert edda("migrate", "--status", db=db).out.strip() == "the schema is current"
 

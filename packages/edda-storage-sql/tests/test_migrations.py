@@ -23,7 +23,7 @@ from edda_storage_sql._url import parse_database_url
 
 from .conftest import fresh_database, server_url
 
-VERSIONS = ["0001", "0002", "0003", "0004", "0005", "0006"]
+VERSIONS = ["0001", "0002", "0003", "0004", "0005", "0006", "0007"]
 TABLES = {
     "edda_instances",
     "edda_history",
@@ -138,7 +138,7 @@ async def _check_not_migrated(url: str) -> None:
         await storage.initialize()
     message = str(info.value)
     dialect = parse_database_url(url).dialect
-    assert "auto_migrate=False" in message and "0001, 0002, 0003, 0004, 0005, 0006" in message
+    assert "auto_migrate=False" in message and "0001, 0002, 0003, 0004, 0005, 0006, 0007" in message
     assert str(migrations_dir(dialect)) in message and "dbmate" in message
     await storage.close()
 
@@ -305,4 +305,5 @@ def test_wheel_ships_the_migration_files() -> None:
             "0004_message_targets.sql",
             "0005_message_anchor.sql",
             "0006_message_ids.sql",
+            "0007_subscription_indexes.sql",
         ]

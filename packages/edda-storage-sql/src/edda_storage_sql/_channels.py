@@ -83,10 +83,12 @@ _WAITING_SUBSCRIBERS = Sql(
     "ORDER BY waiting_since, instance_id"
 )
 # A targeted message can wake only its target: look at that one subscription, not at every waiting subscriber of the
-# channel (thousands of workflows may wait on one event type, each for its own event).
+# channel (thousands of workflows may wait on one event type, each for its own event). By its primary key only: a
+# condition on waiting_since would let PostgreSQL's planner pick the partial index of the channel's waiting
+# subscriptions and read them all (migration 0007).
 _TARGET_WAITING = Sql(
-    "SELECT instance_id FROM edda_channel_subscriptions WHERE channel = :channel AND instance_id = :instance_id "
-    "AND waiting_since IS NOT NULL"
+    "SELECT instance_id, waiting_since FROM edda_channel_subscriptions WHERE instance_id = :instance_id "
+    "AND channel = :channel"
 )
 _UNCLAIMED = Sql(
     "SELECT COUNT(*) FROM edda_channel_messages WHERE channel = :channel AND target_instance_id IS NULL "
@@ -274,7 +276,7 @@ def publish_steps(d: Dialect, m: EncodedMessage, now: datetime, *, lock_target: 
         if lock_target and d.name != "sqlite":
             yield Query(_LOCK_INSTANCE, {"instance_id": message.target_instance_id})
         rows = yield Query(_TARGET_WAITING, {"channel": message.channel, "instance_id": message.target_instance_id})
-        targets = [row[0] for row in rows]
+        targets = [row[0] for row in rows if row[1] is not None]
     else:
         waiting = yield Query(_WAITING_SUBSCRIBERS, {"channel": message.channel})
         broadcast = [row[0] for row in waiting if row[1] == "broadcast"]

@@ -40,9 +40,12 @@ _PG_LOCK_HELD = (
     "AND l.objid = w.lock_key::oid AND l.objsubid = 2 "
     "AND l.database = (SELECT oid FROM pg_database WHERE datname = current_database())"
 )
+# Dead workers first, and the instances only when there are some: one UPDATE with the workers in a subquery read every
+# instance at every pass (no index leads with the owner), 8-15 ms each at 50,000 instances.
+_PG_DEAD = text(f"SELECT w.worker_id FROM edda_workers w WHERE NOT EXISTS ({_PG_LOCK_HELD})")
 _PG_REAP = text(
-    "UPDATE edda_instances SET lease_expires_at = :now WHERE lease_expires_at > :now AND owner_id IN "
-    f"(SELECT w.worker_id FROM edda_workers w WHERE NOT EXISTS ({_PG_LOCK_HELD}))"
+    "UPDATE edda_instances SET lease_expires_at = :now WHERE lease_expires_at > :now "
+    "AND owner_id = ANY(CAST(:dead AS text[]))"
 )
 _PG_FORGET = text(f"DELETE FROM edda_workers w WHERE NOT EXISTS ({_PG_LOCK_HELD})")
 _MYSQL_DEAD = text("SELECT worker_id, lock_name FROM edda_workers WHERE IS_USED_LOCK(lock_name) IS NULL")
@@ -216,7 +219,11 @@ class Liveness:
             for attempt in range(_DEADLOCK_RETRIES):
                 try:
                     if self._pg:
-                        result: Any = await conn.execute(_PG_REAP, {"now": self._dialect.ts_in(now)})
+                        dead = [row[0] for row in await conn.execute(_PG_DEAD)]
+                        if not dead:
+                            await conn.commit()
+                            return 0
+                        result: Any = await conn.execute(_PG_REAP, {"now": self._dialect.ts_in(now), "dead": dead})
                         await conn.execute(_PG_FORGET)
                         await conn.commit()
                         return int(result.rowcount or 0)

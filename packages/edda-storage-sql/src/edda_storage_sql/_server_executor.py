@@ -28,6 +28,7 @@ from edda_storage_sql._migrations import migrate_mysql, migrate_postgresql
 from edda_storage_sql._options import MIB, StorageOptions
 from edda_storage_sql._pool import ServerPool
 from edda_storage_sql._sql import Op, run_aiomysql, run_asyncpg, run_sqlalchemy
+from edda_storage_sql._statistics import PlannerStatistics
 from edda_storage_sql._transaction import SQLTransaction
 from edda_storage_sql._url import DatabaseTarget
 
@@ -64,6 +65,7 @@ class ServerExecutor:
         self._liveness = Liveness(target, dialect)
         self._last_reap = float("-inf")  # time.monotonic() of the last look for dead workers
         self._tasks: set[asyncio.Task[Any]] = set()
+        self.statistics = PlannerStatistics(target.describe()) if target.dialect == "postgresql" else None
 
     @property
     def _pg(self) -> bool:
@@ -198,6 +200,8 @@ class ServerExecutor:
     # -- workers: liveness locks, LISTEN/NOTIFY ----------------------------------------------------------------------
 
     async def reap_dead_workers(self, now: datetime) -> None:
+        if self.statistics is not None and self.statistics.due():  # a worker's passes keep the statistics fresh
+            self._spawn(self._refresh_statistics(self.statistics))
         if time.monotonic() - self._last_reap < REAP_MIN_INTERVAL_SECONDS:
             return  # back-to-back passes (a backlog of due timers, a burst of work) need not each look
         self._last_reap = time.monotonic()
@@ -209,6 +213,19 @@ class ServerExecutor:
             raise
         if reaped:
             logger.info("Took over %d instance(s) of worker(s) whose process died", reaped)
+
+    async def _refresh_statistics(self, statistics: PlannerStatistics) -> None:
+        pool = self._pool
+        if pool is None:
+            return
+        try:
+            await pool.with_driver(statistics.refresh)
+        except Exception as exc:  # stale statistics slow queries down, nothing more: say so and look again later
+            level = logging.DEBUG if statistics.failing else logging.WARNING  # once, not every look
+            statistics.failing = True
+            logger.log(level, "Refreshing the planner statistics of Edda's tables failed: %s", exc)
+        else:
+            statistics.failing = False
 
     async def register_worker(self, worker_id: str) -> None:
         try:

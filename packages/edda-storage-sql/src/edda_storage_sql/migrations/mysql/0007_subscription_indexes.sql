@@ -1,0 +1,11 @@
+-- Edda storage schema, version 0007, MySQL: no change.
+-- On PostgreSQL this version makes the channel indexes of edda_channel_subscriptions partial, so that the lookup of
+-- one subscription always uses the primary key. InnoDB already does: a lookup that fixes every column of the primary
+-- key is a constant read (access type const), whatever the statistics say. The version exists so that every database
+-- carries the same version numbers.
+
+-- migrate:up
+SELECT 1;
+
+-- migrate:down
+SELECT 1;
