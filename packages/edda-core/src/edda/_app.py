@@ -144,7 +144,8 @@ class EddaApp(OutboxOperations):
         self.worker_id = worker_id or f"{service_name}-{self.ids.new_id()}"
         self._storage, self._owns_storage = storage, storage is None
         self._worker: Worker | None = None
-        self._results, self._events = ResultPoller(lambda: self.storage), EventDispatcher(self)
+        runs_here = lambda: self._worker is not None and self.settings.run_workflows  # noqa: E731
+        self._results, self._events = ResultPoller(lambda: self.storage, runs_here), EventDispatcher(self)
 
     # -- options, as attributes (read-only views of the settings) -----------------------------------------------
 
