@@ -226,7 +226,7 @@ async def test_one_worker_at_a_time_refreshes_statistics(postgres_url: str) -> N
     import asyncpg
     from sqlalchemy import make_url
 
-    from edda_storage_sql._statistics import PlannerStatistics
+    from edda_storage_sql._statistics import STATISTICS_LOCK, PlannerStatistics
 
     storage = await open_storage(postgres_url)
     await storage.close()
@@ -241,7 +241,7 @@ async def test_one_worker_at_a_time_refreshes_statistics(postgres_url: str) -> N
         statistics = PlannerStatistics("the test database")
         busy = holder.transaction()
         await busy.start()
-        await holder.execute("SELECT pg_advisory_xact_lock(1162101825, 3)")  # another worker's look in progress
+        await holder.execute("SELECT pg_advisory_xact_lock($1)", STATISTICS_LOCK)  # another worker's look
         assert await statistics.refresh(looker) == []
         await busy.rollback()
         assert await statistics.refresh(looker) == ["edda_channel_subscriptions"]

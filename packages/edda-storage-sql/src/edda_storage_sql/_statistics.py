@@ -25,7 +25,7 @@ import logging
 import time
 from typing import Any
 
-__all__ = ["CHECK_EVERY_SECONDS", "EDDA_TABLES", "PlannerStatistics"]
+__all__ = ["CHECK_EVERY_SECONDS", "EDDA_TABLES", "STATISTICS_LOCK", "PlannerStatistics"]
 
 logger = logging.getLogger("edda_storage_sql")
 
@@ -37,7 +37,9 @@ EDDA_TABLES = (
     "edda_channel_messages",
     "edda_outbox",
 )
-_LOCK = "SELECT pg_try_advisory_xact_lock(1162101825, 3)"  # 'EDDA', 3: statistics upkeep (2: worker liveness)
+# 'EDDA' << 32 | 3, a single bigint key: never equal to a worker's liveness lock (two int4 keys, 'EDDA' and its own).
+STATISTICS_LOCK = 1162101825 * 2**32 + 3
+_LOCK = f"SELECT pg_try_advisory_xact_lock({STATISTICS_LOCK})"
 # The tables (resolved through the search path, as Edda's own statements are) changed by more than autovacuum's
 # analyze threshold since their last analyze, that this role may analyze (their owner, or a member of its role).
 _STALE = (
