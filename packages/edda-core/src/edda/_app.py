@@ -144,8 +144,7 @@ class EddaApp(OutboxOperations):
         self.worker_id = worker_id or f"{service_name}-{self.ids.new_id()}"
         self._storage, self._owns_storage = storage, storage is None
         self._worker: Worker | None = None
-        runs_here = lambda: self._worker is not None and self.settings.run_workflows  # noqa: E731
-        self._results, self._events = ResultPoller(lambda: self.storage, runs_here), EventDispatcher(self)
+        self._results, self._events = ResultPoller(lambda: self.storage, lambda: self._worker), EventDispatcher(self)
 
     # -- options, as attributes (read-only views of the settings) -----------------------------------------------
 

@@ -145,15 +145,15 @@ class ResultPoller:
 
     A run of this app's own worker that finishes an instance resolves its waits at once (``worker.watch``); polls
     find what other processes finished. They back off from 10 ms to 0.5 s, and start again at 10 ms when a new wait
-    begins. Where no other process can finish an instance (a single-process storage such as SQLite, and this app runs
-    its workflows: ``runs_here()``), every finish resolves its waits at once and polls are only a safety net: every
+    begins. Where no other process can finish an instance (a single-process storage such as SQLite, and ``worker()``,
+    the app's worker, runs workflows), every finish resolves its waits at once and polls are only a safety net: every
     0.5 s from the start (in a burst of 500 awaited workflows, the reads of all 500 rows at 10, 20, 40 ms... were a
     tenth of the app's CPU).
     """
 
-    def __init__(self, storage: Callable[[], Storage], runs_here: Callable[[], bool] = lambda: False) -> None:
+    def __init__(self, storage: Callable[[], Storage], worker: Callable[[], Any] = lambda: None) -> None:
         self._storage = storage  # the app's, once it is open
-        self._runs_here = runs_here  # whether this app runs workflows (its worker's runs resolve waits at once)
+        self._worker = worker  # the app's, once it is open (a client's too: it runs no workflow)
         self._waits: dict[str, list[asyncio.Future[Any]]] = {}
         self._interval = _POLL_FIRST_S
         self._task: asyncio.Task[None] | None = None
@@ -169,7 +169,9 @@ class ResultPoller:
 
     def _only_here(self) -> bool:
         capabilities = getattr(self._storage(), "capabilities", None)
-        return self._runs_here() and bool(getattr(capabilities, "single_process_takeover", False))
+        worker = self._worker()
+        runs_here = worker is not None and bool(getattr(worker.settings, "run_workflows", False))
+        return runs_here and bool(getattr(capabilities, "single_process_takeover", False))
 
     def unwatch(self, instance_id: str, fut: asyncio.Future[Any]) -> None:
         waits = self._waits.get(instance_id)
