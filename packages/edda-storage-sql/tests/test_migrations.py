@@ -8,6 +8,7 @@ import os
 import shutil
 import sqlite3
 import subprocess
+import time
 from pathlib import Path
 from typing import Any
 
@@ -124,6 +125,28 @@ async def _concurrent_start(url: str, caplog: pytest.LogCaptureFixture, workers:
 
 async def test_sqlite_concurrent_start_migrates_once(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     await _concurrent_start(f"sqlite:///{tmp_path / 'c.db'}", caplog)
+
+
+async def test_sqlite_start_waits_for_a_lock_on_a_new_file(tmp_path: Path) -> None:
+    # A new file is in rollback-journal mode; while another connection holds its write lock, SQLite fails
+    # "PRAGMA journal_mode=WAL" at once, without calling the busy handler (seen in CI: processes starting together).
+    path = tmp_path / "locked.db"
+    other = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    other.execute("BEGIN IMMEDIATE")
+    other.execute("CREATE TABLE someone_elses (x INTEGER)")
+    loop = asyncio.get_running_loop()
+    released = loop.run_in_executor(None, lambda: (time.sleep(0.3), other.execute("COMMIT")))
+    storage = SQLAlchemyStorage(f"sqlite:///{path}")
+    try:
+        await storage.initialize()
+        assert await _versions(storage) == VERSIONS
+    finally:
+        await released
+        other.close()
+        await storage.close()
+    with sqlite3.connect(path) as check:
+        assert check.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert check.execute("SELECT count(*) FROM someone_elses").fetchone()[0] == 0
 
 
 @pytest.mark.parametrize("dialect", SERVER_DIALECTS)

@@ -17,6 +17,7 @@ import asyncio
 import queue
 import sqlite3
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -95,12 +96,32 @@ def probe(path: str) -> None:
         conn.close()
 
 
+def _switch_to_wal(conn: sqlite3.Connection, *, timeout: float = BUSY_TIMEOUT_S) -> None:
+    """``PRAGMA journal_mode=WAL``, retried for up to ``timeout`` seconds while another connection holds a lock.
+
+    SQLite does not call the busy handler for this pragma in every case: while another connection of a new file
+    switches it to WAL or migrates it (several processes, or several storages of one process, starting at once), the
+    pragma can fail at once with "database is locked".
+    """
+    deadline = time.monotonic() + timeout
+    delay = 0.001
+    while True:
+        try:
+            mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
+            break
+        except sqlite3.OperationalError as exc:
+            if "locked" not in str(exc).lower() or time.monotonic() + delay > deadline:
+                raise
+            time.sleep(delay)
+            delay = min(delay * 2, 0.05)
+    if str(mode).lower() != "wal":
+        raise sqlite3.OperationalError(f"could not switch the database to WAL mode (journal_mode is {mode})")
+
+
 def configure_writer(conn: sqlite3.Connection, *, in_memory: bool) -> None:
     """Set the writer's pragmas (runs in the writer thread)."""
     if not in_memory:
-        mode = conn.execute("PRAGMA journal_mode=WAL").fetchone()[0]
-        if str(mode).lower() != "wal":
-            raise sqlite3.OperationalError(f"could not switch the database to WAL mode (journal_mode is {mode})")
+        _switch_to_wal(conn)
     conn.execute("PRAGMA synchronous=FULL")
     conn.execute(f"PRAGMA busy_timeout={int(BUSY_TIMEOUT_S * 1000)}")
 
@@ -119,7 +140,11 @@ class SQLiteLink:
         self._held = await self._engine.connect()
         raw = self._captured[-1]
         if raw is not self._configured:  # first use, or the pool had to reopen it
-            await asyncio.to_thread(configure_writer, raw, in_memory=self._in_memory)
+            try:
+                await asyncio.to_thread(configure_writer, raw, in_memory=self._in_memory)
+            except BaseException:
+                await self.release()  # back to the pool, so that disposing of the engine closes it
+                raise
             self._configured = raw
         return raw
 
