@@ -9,6 +9,7 @@ from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any, overload
 
+from edda._admission import lending
 from edda._compensation import bind_compensation
 from edda._context import WorkflowContext
 from edda._errors import error_info, rebuild_error
@@ -169,7 +170,8 @@ class Activity:
             scope = TxScope(run.storage)
             token = current_scope.set(scope)
             try:
-                value = await bounded(lambda: self._call(ctx, args, kwargs), run, until, self._timed_out(attempt))
+                with lending():  # a slow body lends the run's admission slot (see edda._admission)
+                    value = await bounded(lambda: self._call(ctx, args, kwargs), run, until, self._timed_out(attempt))
                 try:
                     data, payload = encode_result(value)
                 except SerializationError as exc:
@@ -234,7 +236,8 @@ class Activity:
         data = {"activity_name": self.name, "attempt": attempt, "error": error, "delay": delay}
         await run.flush(extra=[NewHistoryEvent(step_id, HistoryEventType.ACTIVITY_ATTEMPT_FAILED, data)])
         await run.host.hook("on_activity_retry", run.instance_id, step_id, self.name, exc, attempt, delay)
-        await run.host.clock.sleep(until_deadline(run, delay))
+        with lending():
+            await run.host.clock.sleep(until_deadline(run, delay))
 
     async def _complete(
         self,

@@ -12,6 +12,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Any, Protocol
 
+from edda._admission import lending
 from edda._workflow import get_workflow
 from edda.exceptions import WorkflowCancelledException, WorkflowFailedError, WorkflowNotFoundError
 from edda.storage.protocol import InstanceBatchReader, Storage
@@ -234,7 +235,8 @@ async def wait_for_result(
         polled = poller.watch(instance_id)
         try:
             watched = [polled] if local is None else [polled, local]
-            done, _ = await asyncio.wait(watched, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
+            with lending():  # called from a run (not an activity): its admission slot must not wait with it
+                done, _ = await asyncio.wait(watched, timeout=wait, return_when=asyncio.FIRST_COMPLETED)
         finally:
             poller.unwatch(instance_id, polled)
             if local is not None and worker is not None:

@@ -17,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from datetime import timedelta
 from typing import Any
 
+from edda._admission import Admission, Slot, current_slot
 from edda._backoff import (
     AUTO_BATCH_MAX,
     AUTO_BATCH_MIN,
@@ -84,6 +85,7 @@ class Worker:
         self.broker_url = settings.broker_url
         self._deliver_event = deliver_event
         self.engine = Engine(self)
+        self.admission = Admission()  # runs executing engine work at once; the others wait their turn (FIFO)
         self.tasks: dict[str, asyncio.Task[None]] = {}  # the runs of this worker, by instance id
         self.runs: dict[str, RunState] = {}
         # Instances this process is claiming right now (between the check of `tasks` and the claim's answer): a
@@ -223,7 +225,10 @@ class Worker:
 
     async def _run_task(self, wf: Workflow, record: InstanceRecord, history: list[HistoryEvent] | None) -> None:
         iid = record.instance_id
+        slot: Slot | None = None
         try:
+            slot = await self.admission.enter()
+            current_slot.set(slot)
             await self.engine.run(wf, record, history)
             self._faults.pop(iid, None)
         except (StorageFault, StorageUnavailableError) as fault:  # in a step, or reading the history first
@@ -239,6 +244,8 @@ class Worker:
             self.log.log(logging.ERROR, failure_key("run-unexpected", exc), _UNEXPECTED, iid, exc_info=True)
             asyncio.get_running_loop().call_soon(self._retry_later, iid, 1.0)
         finally:
+            if slot is not None:
+                slot.close()
             if self.tasks.get(iid) is asyncio.current_task():
                 del self.tasks[iid]
                 self.runs.pop(iid, None)
