@@ -70,8 +70,12 @@ def _check_w10(series: list[dict[str, Any]], db: str) -> None:
             assert m["size"] == size
             if size >= 100 * 1024:  # random payloads: what is stored cannot be smaller than the payload
                 assert m["stored_per_wf"] >= size * 0.9
-                assert m["written_per_wf"] >= size * 0.9
-                assert m["written_per_event"] >= size * 0.9
+                written = [m["written_per_wf"], m["written_per_event"]]
+                if db == "postgres":
+                    # Bytes written are read from the server's WAL, whose segments a checkpoint may have recycled
+                    # meanwhile (another test's DROP DATABASE forces one): then the runner reports none.
+                    written = [w for w in written if w is not None]
+                assert all(w >= size * 0.9 for w in written), written
 
 
 @pytest.mark.timeout(300)

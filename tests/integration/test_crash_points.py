@@ -7,7 +7,8 @@ A commit point is a write of the run (:func:`edda.testing.faults.is_run_write`):
 of a step or of an activity's transaction, a receive, a publish, a claim that took the instance. Idle polls and
 heartbeats (a recovery pass that claimed nothing, lease renewals, releasing leases at startup) are counted apart
 and are not crash points. Set EDDA_CRASH_FULL=1 to try every write from the first to the last (the long form); by
-default a spread of points that always includes the first two and the last two writes.
+default each database tries the first write, the last, and two points in between, which the databases share out so
+that together they try the second write, a third, half and two thirds of the way, and the last but one.
 """
 
 from __future__ import annotations
@@ -79,11 +80,19 @@ async def status(db_url: str, instance_id: str) -> str | None:
         await storage.close()
 
 
-def crash_points(total: int) -> list[int]:
-    """The writes to kill after: all of them in the long form; else the first two, three in between, the last two."""
+# The short form's points between the first and the last write, shared out among the databases: each database tries
+# two of them, and together they try all five (the commit points are the engine's, the same on every database).
+_MIDDLE_POINTS = {"sqlite": (2, 3), "postgresql": (4, 5), "mysql": (6, 2)}
+
+
+def crash_points(total: int, kind: str) -> list[int]:
+    """The writes to kill after: all of them in the long form; else the first, the last, and two in between (of the
+    second, a third, a half, two thirds and the last but one: see ``_MIDDLE_POINTS``)."""
     if FULL:
         return list(range(1, total + 1))
-    return sorted({1, 2, total // 3, total // 2, (2 * total) // 3, total - 1, total} & set(range(1, total + 1)))
+    middle = {2: 2, 3: total // 3, 4: total // 2, 5: (2 * total) // 3, 6: total - 1}
+    chosen = {1, total} | {middle[k] for k in _MIDDLE_POINTS[kind]}
+    return sorted(chosen & set(range(1, total + 1)))
 
 
 def counted(count_file: Path) -> tuple[int, int]:
@@ -103,10 +112,17 @@ async def test_kill_at_every_commit_point(kind: str, scenario: str, tmp_path: Pa
         assert expected and all(n == 1 for n in expected.values())
         total, polls = counted(count_file)
         tried = []
-        for k in crash_points(total):
+        for k in crash_points(total, kind):
             iid = f"k{k}"
             killed = run_worker(db_url, scenario, iid, kill_after=k)
             tried.append((k, killed.returncode))
+            if killed.returncode == 0 and k >= total - 1:
+                # This run needed a write fewer than the reference run: an entry that may wait for the next commit
+                # (a fired timer's) rode on it here, where in the reference run (slower, on a busy machine) its
+                # 20 ms flush timer wrote it alone. It finished uncrashed: it must have the reference outcome.
+                assert result_of(killed) == reference, f"run {iid}: {result_of(killed)!r} != {reference!r}"
+                assert await effects(db_url, iid) == expected
+                continue
             assert killed.returncode == -9, (
                 f"the worker was not killed after write {k} of {total} (exit code {killed.returncode}): the run made "
                 f"fewer writes than the crash-free one\n{killed.stderr[-2000:]}"

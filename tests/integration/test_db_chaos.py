@@ -345,6 +345,7 @@ async def test_workflows_survive_killed_connections(kind: str, tmp_path: Path) -
 
 
 @pytest.mark.slow
+@pytest.mark.servers  # restarts the servers every other test uses: deselected by default, run alone (pyproject)
 @pytest.mark.timeout(420 if FULL else 240)
 @pytest.mark.parametrize("kind", ["postgresql", "mysql"])
 async def test_workflows_survive_server_restarts(kind: str, tmp_path: Path) -> None:

@@ -35,7 +35,7 @@ from tests.packaging._venvs import (
     uv_executable,
 )
 
-pytestmark = [pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(600), pytest.mark.xdist_group("packaging")]  # one build
 
 PUBLISHED = "0.16.2"
 EXPECTED_RESULT = {"value": 21, "result": 84}

@@ -121,7 +121,7 @@ async def test_a_burst_of_starts_runs_a_bounded_number_at_once(tmp_path: Path) -
         results = await asyncio.gather(*(app.wait_for_result(iid, timeout=60) for iid in ids))
     assert results == [k * 2 + (k + 1) * 2 for k in range(count)]
     assert hooks.most <= ACTIVE_RUNS  # all 256 at once before admission
-    assert hooks.most >= ACTIVE_RUNS // 2  # and still many at once: the commits group
+    assert hooks.most >= 16  # and still many at once: their commits group
 
 
 _ARRIVED: dict[str, int] = {}

@@ -39,6 +39,8 @@ expect = playwright_api.expect
 expect.set_options(timeout=15_000)  # a shared 2-core CI machine: give the pages time, never a fixed sleep
 Page = playwright_api.Page
 
+pytestmark = pytest.mark.xdist_group("test_viewer_browser")  # one browser for the module's tests
+
 SECRET = "Viewer-S3cret-pw"
 SEEDED = 25  # inst-000 ... inst-024; every fifth fails
 

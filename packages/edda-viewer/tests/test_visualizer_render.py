@@ -46,6 +46,8 @@ from edda_viewer.visualizer import (
 )
 from edda_viewer.visualizer._escape import ELLIPSIS, unescape_mermaid_label
 
+pytestmark = pytest.mark.xdist_group("test_visualizer_render")  # one browser for the module's tests
+
 CHROMIUM = Path("/usr/bin/chromium")
 MERMAID_SYNTAX = [*list("\"#&<>`$%{}[]()|;:\\'-.=\n"), "#quot;", "%%{", "$$", "-->", "end", "<br/>", "&amp;"]
 SEED_EXAMPLES = Path(__file__).resolve().parents[3] / "tests" / "seed_examples" / "examples"
