@@ -52,3 +52,36 @@ async def test_cancelled_waiters_never_lose_a_slot() -> None:
     await asyncio.sleep(0.01)
     assert not third.done()
     third.cancel()
+
+
+async def test_steps_of_runs_go_before_other_operations_without_starving_them() -> None:
+    slots = _Slots(1)
+    await slots.acquire()
+    order: list[str] = []
+
+    async def user(name: str, *, urgent: bool = False, step: bool = False) -> None:
+        await slots.acquire(urgent, step=step)
+        order.append(name)
+        await asyncio.sleep(0)
+        slots.release()
+
+    tasks = [asyncio.create_task(user(f"create-{k}")) for k in range(3)]  # a burst of start()s queued first
+    await asyncio.sleep(0)
+    tasks += [asyncio.create_task(user(f"step-{k}", step=True)) for k in range(5)]  # then the runs' commits
+    await asyncio.sleep(0)
+    tasks.append(asyncio.create_task(user("claim", urgent=True)))
+    await asyncio.sleep(0)
+    slots.release()
+    await asyncio.gather(*tasks)
+    # The claim first, then steps, but never more than three in a row while the others wait.
+    assert order == [
+        "claim",
+        "step-0",
+        "step-1",
+        "step-2",
+        "create-0",
+        "step-3",
+        "step-4",
+        "create-1",
+        "create-2",
+    ]

@@ -68,15 +68,19 @@ class Executor(Protocol):
         """Finish queued writes, stop background tasks and release every connection. Idempotent."""
         ...
 
-    async def write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False) -> T:
-        """Run ``make_op()`` and commit it; ``urgent`` ones (claims) may go ahead of operations waiting to run.
+    async def write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False, step: bool = False) -> T:
+        """Run ``make_op()`` and commit it; ``urgent`` ones (claims) may go ahead of operations waiting to run, then
+        ``step`` ones (a run's commits) ahead of the rest.
 
         ``make_op`` may be called again to retry on a fresh connection (an ``Op`` runs once).
         """
         ...
 
-    async def read(self, make_op: Callable[[], Op[T]], *, point: bool = False) -> T:
-        """Run the read-only ``make_op()``; ``point``: it reads a few rows by key (an executor may run it inline)."""
+    async def read(
+        self, make_op: Callable[[], Op[T]], *, point: bool = False, urgent: bool = False, step: bool = False
+    ) -> T:
+        """Run the read-only ``make_op()``; ``point``: it reads a few rows by key (an executor may run it inline);
+        ``urgent`` and ``step`` as for :meth:`write` (a run's history; the timer loop's next due time)."""
         ...
 
     def begin(self, *, owner: object) -> SQLTransaction:

@@ -16,8 +16,11 @@ checkout and closed again at check-in. With hundreds of concurrent workflows eve
 would pay a new connection (measured: 1,000 concurrent workflows ran at ~200/s on PostgreSQL). So operations queue
 here for one of ``pool_size`` slots, first come first served, except that claims (the recovery pass, a wake-up) go
 ahead of the queue: they are single cheap statements that feed every run after them, so under a burst of due timers
-a claim waiting behind hundreds of history reads and completions would make every timer late. The overflow stays for
-interactive transactions.
+a claim waiting behind hundreds of history reads and completions would make every timer late. Next come the steps of
+runs in progress (``step``: a run's commit, its receive): a burst of 500 ``start()`` calls queues 500 instance
+creations, and the first runs' activity results, which the workflow waits for, would otherwise wait behind all of
+them. Steps never starve the rest: after three steps in a row, an operation of the rest goes first. The overflow
+stays for interactive transactions.
 """
 
 from __future__ import annotations
@@ -111,8 +114,9 @@ class ServerPool:
         except Exception:
             pass
 
-    async def run(self, make_op: Callable[[], Op[T]], *, read: bool, urgent: bool = False) -> T:
-        """Run the operation ``make_op()`` on a pooled connection; ``urgent`` ones get the next free slot first.
+    async def run(self, make_op: Callable[[], Op[T]], *, read: bool, urgent: bool = False, step: bool = False) -> T:
+        """Run the operation ``make_op()`` on a pooled connection; ``urgent`` ones get the next free slot first,
+        then ``step`` ones (see the module's docstring).
 
         Deadlocks and serialization failures are retried (the operation's transaction was rolled back); a lost
         connection is retried once for a read.
@@ -121,7 +125,7 @@ class ServerPool:
             StorageUnavailableError: the connection was lost (or could not be made), or the database refused the
                 write (read-only, or out of space).
         """
-        await self._slots.acquire(urgent)
+        await self._slots.acquire(urgent, step=step)
         try:
             return await self._run(make_op, read=read)
         finally:
@@ -185,19 +189,28 @@ class ServerPool:
 
 
 class _Slots:
-    """A counting semaphore whose ``urgent`` waiters are served before the others (each group in arrival order)."""
+    """A counting semaphore with three queues, each served in arrival order: ``urgent`` waiters first, then ``step``
+    ones, then the others; after ``STEP_STREAK`` steps in a row while others wait, one of the others goes first."""
+
+    STEP_STREAK = 3
 
     def __init__(self, slots: int) -> None:
         self._free = slots
         self._urgent: deque[asyncio.Future[None]] = deque()
+        self._step: deque[asyncio.Future[None]] = deque()
         self._normal: deque[asyncio.Future[None]] = deque()
+        self._streak = 0  # steps served in a row while others waited
 
-    async def acquire(self, urgent: bool = False) -> None:
-        if self._free > 0 and not self._urgent and not self._normal:
+    def _queue(self, urgent: bool, step: bool) -> deque[asyncio.Future[None]]:
+        return self._urgent if urgent else self._step if step else self._normal
+
+    async def acquire(self, urgent: bool = False, *, step: bool = False) -> None:
+        if self._free > 0 and not self._urgent and not self._step and not self._normal:
             self._free -= 1
             return
         waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        (self._urgent if urgent else self._normal).append(waiter)
+        queue = self._queue(urgent, step)
+        queue.append(waiter)
         try:
             await waiter
         except BaseException:
@@ -205,14 +218,23 @@ class _Slots:
                 self.release()  # the slot was handed to us as we were cancelled: pass it on
             else:
                 with contextlib.suppress(ValueError):  # release() may have dropped it already
-                    (self._urgent if urgent else self._normal).remove(waiter)
+                    queue.remove(waiter)
             raise
 
+    def _order(self) -> tuple[deque[asyncio.Future[None]], ...]:
+        if self._streak >= self.STEP_STREAK:
+            return (self._urgent, self._normal, self._step)
+        return (self._urgent, self._step, self._normal)
+
     def release(self) -> None:
-        for queue in (self._urgent, self._normal):
+        for queue in self._order():
             while queue:
                 waiter = queue.popleft()
                 if not waiter.done():
+                    if queue is self._step:
+                        self._streak = self._streak + 1 if self._normal else 0
+                    elif queue is self._normal:
+                        self._streak = 0
                     waiter.set_result(None)  # the slot passes straight to the waiter
                     return
         self._free += 1

@@ -163,15 +163,17 @@ class ServerExecutor:
 
     # -- operations --------------------------------------------------------------------------------------------------
 
-    async def write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False) -> T:
+    async def write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False, step: bool = False) -> T:
         if self._pool is None:
             raise not_ready()
-        return await self._pool.run(make_op, read=False, urgent=urgent)
+        return await self._pool.run(make_op, read=False, urgent=urgent, step=step)
 
-    async def read(self, make_op: Callable[[], Op[T]], *, point: bool = False) -> T:
+    async def read(
+        self, make_op: Callable[[], Op[T]], *, point: bool = False, urgent: bool = False, step: bool = False
+    ) -> T:
         if self._pool is None:
             raise not_ready()
-        return await self._pool.run(make_op, read=True)
+        return await self._pool.run(make_op, read=True, urgent=urgent, step=step)
 
     def begin(self, *, owner: object) -> SQLTransaction:
         if self._pool is None:

@@ -117,12 +117,14 @@ class SQLiteExecutor:
 
     # -- operations --------------------------------------------------------------------------------------------------
 
-    async def write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False) -> T:
+    async def write(self, make_op: Callable[[], Op[T]], *, urgent: bool = False, step: bool = False) -> T:
         writer = self._writer_for_this_task()
         op = make_op()
         return await self._call(lambda: writer.submit(partial(run_sync, op)))
 
-    async def read(self, make_op: Callable[[], Op[T]], *, point: bool = False) -> T:
+    async def read(
+        self, make_op: Callable[[], Op[T]], *, point: bool = False, urgent: bool = False, step: bool = False
+    ) -> T:
         """Run a read. ``point``: a read of a few rows by key (an instance, a history): run on the event loop's
         thread, where it costs tens of microseconds, instead of hopping to a reader thread, which under load waits
         up to a GIL switch interval (5 ms) each way; one that would wait for a lock goes to the thread after all."""

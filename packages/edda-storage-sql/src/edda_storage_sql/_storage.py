@@ -291,7 +291,7 @@ class SQLAlchemyStorage:
         """The history of one iteration (default: the current one), in ``seq`` order."""
         check_key(instance_id, "instance id")
         return await self._executor.read(
-            lambda: _history.get_history(self._dialect, instance_id, iteration), point=True
+            lambda: _history.get_history(self._dialect, instance_id, iteration), point=True, step=True
         )
 
     async def get_histories(self, instance_ids: Sequence[str]) -> dict[str, list[HistoryEvent]]:
@@ -301,7 +301,9 @@ class SQLAlchemyStorage:
         if not instance_ids:
             return {}
         check_keys(instance_ids, "instance id")
-        return await self._executor.read(lambda: _history.get_histories(self._dialect, instance_ids), point=True)
+        return await self._executor.read(
+            lambda: _history.get_histories(self._dialect, instance_ids), point=True, step=True
+        )
 
     # -- the unit of work --------------------------------------------------------------------------------------------
 
@@ -326,7 +328,7 @@ class SQLAlchemyStorage:
             outcome = await tx.run(_commit.commit_step(d, step), self)
             # woken instances become visible when ``tx`` commits; the committing app resumes them itself
             return outcome
-        return await self._executor.write(lambda: _commit.commit_step(d, step))
+        return await self._executor.write(lambda: _commit.commit_step(d, step), step=True)
 
     def set_wake_callback(self, callback: Callable[[tuple[str, ...]], None]) -> None:
         """PostgreSQL: call ``callback(instance_ids)`` when another process commits work for them (LISTEN/NOTIFY).
@@ -401,7 +403,7 @@ class SQLAlchemyStorage:
         step = _commit.encode_step(d, self._guard, commit)
         waiting = None if wait is None else _commit.encode_update(d, self._guard, wait)
         return await self._executor.write(
-            lambda: _commit.receive_or_wait(d, step, channel=channel, step_id=step_id, wait=waiting)
+            lambda: _commit.receive_or_wait(d, step, channel=channel, step_id=step_id, wait=waiting), step=True
         )
 
     async def cleanup_messages(self, *, older_than: datetime) -> int:
@@ -423,7 +425,7 @@ class SQLAlchemyStorage:
 
     async def next_wake_at(self) -> datetime | None:
         """The earliest ``wake_at`` of an unfinished, unowned instance, or ``None``."""
-        return await self._executor.read(lambda: _channels.next_wake_at(self._dialect), point=True)
+        return await self._executor.read(lambda: _channels.next_wake_at(self._dialect), point=True, urgent=True)
 
     # -- outbox ------------------------------------------------------------------------------------------------------
 
