@@ -92,8 +92,9 @@ def test_scale_workloads_on_sqlite(tmp_path: Path) -> None:
 @pytest.mark.postgres
 @pytest.mark.timeout(300)
 def test_scale_workloads_on_postgresql(tmp_path: Path) -> None:
-    series = _run(tmp_path, "postgres", "W7,W9,W10")
-    _check_w7(series)
+    # W7 runs on SQLite only here (its kill and resume are the same code on every database; the crash tests kill
+    # workers on PostgreSQL and MySQL): the smoke runs are what CI can afford.
+    series = _run(tmp_path, "postgres", "W9,W10")
     _check_w10(series, "postgres")
     for processes in (1, 2, 4):
         m = _metrics(series, "W9", f"{processes} process{'es' if processes > 1 else ''}")

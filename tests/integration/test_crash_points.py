@@ -7,8 +7,8 @@ A commit point is a write of the run (:func:`edda.testing.faults.is_run_write`):
 of a step or of an activity's transaction, a receive, a publish, a claim that took the instance. Idle polls and
 heartbeats (a recovery pass that claimed nothing, lease renewals, releasing leases at startup) are counted apart
 and are not crash points. Set EDDA_CRASH_FULL=1 to try every write from the first to the last (the long form); by
-default each database tries the first write, the last, and two points in between, which the databases share out so
-that together they try the second write, a third, half and two thirds of the way, and the last but one.
+default each run tries the first write, the last, and one point in between, which the scenarios and databases share
+out so that together they try the second write, a third, half and two thirds of the way, and the last but one.
 """
 
 from __future__ import annotations
@@ -80,19 +80,27 @@ async def status(db_url: str, instance_id: str) -> str | None:
         await storage.close()
 
 
-# The short form's points between the first and the last write, shared out among the databases: each database tries
-# two of them, and together they try all five (the commit points are the engine's, the same on every database).
-_MIDDLE_POINTS = {"sqlite": (2, 3), "postgresql": (4, 5), "mysql": (6, 2)}
+# The short form's point between the first and the last write, shared out among the scenarios and databases: each
+# (scenario, database) tries one, each scenario three different ones over the three databases, and each of the five
+# is tried by three (the commit points are the engine's, the same on every database).
+_MIDDLES = ("second", "a third", "half", "two thirds", "last but one")
+_KINDS = ("sqlite", "postgresql", "mysql")
 
 
-def crash_points(total: int, kind: str) -> list[int]:
-    """The writes to kill after: all of them in the long form; else the first, the last, and two in between (of the
-    second, a third, a half, two thirds and the last but one: see ``_MIDDLE_POINTS``)."""
+def crash_points(total: int, kind: str, scenario: str) -> list[int]:
+    """The writes to kill after: all of them in the long form; else the first, the last and one in between (the
+    second write, a third, half or two thirds of the way, or the last but one: see ``_MIDDLES``)."""
     if FULL:
         return list(range(1, total + 1))
-    middle = {2: 2, 3: total // 3, 4: total // 2, 5: (2 * total) // 3, 6: total - 1}
-    chosen = {1, total} | {middle[k] for k in _MIDDLE_POINTS[kind]}
-    return sorted(chosen & set(range(1, total + 1)))
+    middle = {
+        "second": 2,
+        "a third": total // 3,
+        "half": total // 2,
+        "two thirds": (2 * total) // 3,
+        "last but one": total - 1,
+    }
+    turn = (SCENARIOS.index(scenario) + 2 * _KINDS.index(kind)) % len(_MIDDLES)
+    return sorted({1, total, middle[_MIDDLES[turn]]} & set(range(1, total + 1)))
 
 
 def counted(count_file: Path) -> tuple[int, int]:
@@ -112,7 +120,7 @@ async def test_kill_at_every_commit_point(kind: str, scenario: str, tmp_path: Pa
         assert expected and all(n == 1 for n in expected.values())
         total, polls = counted(count_file)
         tried = []
-        for k in crash_points(total, kind):
+        for k in crash_points(total, kind, scenario):
             iid = f"k{k}"
             killed = run_worker(db_url, scenario, iid, kill_after=k)
             tried.append((k, killed.returncode))
