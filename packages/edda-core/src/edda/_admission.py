@@ -8,10 +8,11 @@ next step taken, only when the last of the 500 had been processed. Admitting a b
 step to the next in the time of its wave, not of the burst.
 
 A run holds its slot while it executes engine work: replaying, committing, waiting for its commit. While it waits
-for user code that may take long (an activity's body, the backoff between attempts), it lends the slot after
-``LEND_AFTER_SECONDS`` (a body that returns at once keeps it: lending it would admit the whole burst again) and
-takes it back, ahead of every waiting run, when the body returns. So a thousand runs in slow activity bodies (HTTP
-calls, LLM requests) never keep other runs from starting, and a run never waits for a slot halfway through.
+for user code that may take long (an activity's body, the backoff between attempts), it lends the slot once that has
+taken ``LEND_AFTER_SECONDS`` while another run waits (a body that returns at once keeps it: lending it would admit
+the whole burst again) and takes it back, ahead of every waiting run, when the body returns. So a thousand runs in
+slow activity bodies (HTTP calls, LLM requests) never keep other runs from starting, and a run never waits for a slot
+halfway through.
 """
 
 from __future__ import annotations
@@ -29,7 +30,12 @@ LEND_AFTER_SECONDS = 0.02
 
 
 class Admission:
-    """Slots for ``limit`` runs at a time; :meth:`enter` waits (FIFO) while all are taken."""
+    """Slots for ``limit`` runs at a time; :meth:`enter` waits (FIFO) while all are taken.
+
+    Lending costs nothing while no run waits: a paused slot is only noted with the time it paused; the first run that
+    has to wait lends every slot paused for ``LEND_AFTER_SECONDS`` and sets one timer for the next (no timer per
+    activity body on the hot path).
+    """
 
     def __init__(self, limit: int = ACTIVE_RUNS) -> None:
         if limit < 1:
@@ -37,6 +43,8 @@ class Admission:
         self.limit = limit
         self.active = 0  # slots held (lent slots not counted; a run taking its slot back may exceed the limit)
         self._waiting: deque[asyncio.Future[None]] = deque()
+        self._paused: dict[Slot, float] = {}  # slots whose run waits for user code, and since when (loop time)
+        self._sweep: asyncio.TimerHandle | None = None
 
     @property
     def waiting(self) -> int:
@@ -49,6 +57,7 @@ class Admission:
             return Slot(self)
         fut: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self._waiting.append(fut)
+        self._lend_idle()
         try:
             await fut
         except asyncio.CancelledError:
@@ -68,27 +77,45 @@ class Admission:
                 self.active += 1
                 fut.set_result(None)
 
+    def _paused_now(self, slot: Slot) -> None:
+        self._paused[slot] = asyncio.get_running_loop().time()
+        if self._waiting:
+            self._lend_idle()
+
+    def _lend_idle(self) -> None:
+        """Lend the slots paused for ``LEND_AFTER_SECONDS``; while runs wait, look again when the next one is due."""
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        loop = asyncio.get_running_loop()
+        now = loop.time()
+        for slot, since in list(self._paused.items()):
+            if now - since >= LEND_AFTER_SECONDS:
+                del self._paused[slot]
+                slot.lend()
+        if self._waiting and self._paused:
+            due = min(self._paused.values()) + LEND_AFTER_SECONDS
+            self._sweep = loop.call_at(due, self._lend_idle)
+
 
 class Slot:
     """One run's slot. :meth:`close` gives it back for good (idempotent)."""
 
-    __slots__ = ("_admission", "_closed", "_depth", "_handle", "_lent")
+    __slots__ = ("_admission", "_closed", "_depth", "_lent")
 
     def __init__(self, admission: Admission) -> None:
         self._admission = admission
         self._depth = 0  # user-code sections in progress (concurrent activities of one run)
         self._lent = False
-        self._handle: asyncio.TimerHandle | None = None
         self._closed = False
 
     def pause(self) -> None:
-        """The run waits for user code: lend the slot if it is still waiting after ``LEND_AFTER_SECONDS``."""
+        """The run waits for user code: the slot is lent if that takes over ``LEND_AFTER_SECONDS`` while runs wait."""
         self._depth += 1
         if self._depth == 1 and not self._closed:
-            self._handle = asyncio.get_running_loop().call_later(LEND_AFTER_SECONDS, self._lend)
+            self._admission._paused_now(self)
 
-    def _lend(self) -> None:
-        self._handle = None
+    def lend(self) -> None:
         if self._depth > 0 and not self._lent and not self._closed:
             self._lent = True
             self._admission._release()
@@ -98,9 +125,7 @@ class Slot:
         self._depth -= 1
         if self._depth > 0 or self._closed:
             return
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._admission._paused.pop(self, None)
         if self._lent:
             self._lent = False
             self._admission.active += 1
@@ -109,9 +134,7 @@ class Slot:
         if self._closed:
             return
         self._closed = True
-        if self._handle is not None:
-            self._handle.cancel()
-            self._handle = None
+        self._admission._paused.pop(self, None)
         if not self._lent:
             self._admission._release()
 
