@@ -178,11 +178,17 @@ class ClientStorage:
     async def claim_runnable(self, **_: Any) -> list[InstanceRecord]:
         return []
 
+    async def claim_runnable_of(self, *_: Any, **__: Any) -> list[InstanceRecord]:
+        return []
+
     async def claim_instance(self, *_: Any, **__: Any) -> InstanceRecord | None:
         return None
 
     async def next_wake_at(self) -> None:
         return None  # nothing to wake up for: this app claims nothing
+
+    async def next_wake_at_of(self, *_: Any) -> None:
+        return None
 
 
 async def prepare_database(db_url: str) -> None:

@@ -48,6 +48,7 @@ _WRITES = (
     "publish",
     "claim_instance",
     "claim_runnable",
+    "claim_runnable_of",
     "request_cancel",
     "renew_leases",
     "release_foreign_leases",

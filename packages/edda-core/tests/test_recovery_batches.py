@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -30,11 +30,11 @@ class _RecordingStorage(InMemoryStorage):
         self.batch_reads.append(len(instance_ids))
         return await super().get_histories(instance_ids)
 
-    async def claim_runnable(
-        self, *, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
+    async def claim_runnable_of(
+        self, workflow_names: Collection[str], *, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
     ) -> list[InstanceRecord]:
-        claimed = await super().claim_runnable(
-            worker_id=worker_id, now=now, lease_expires_at=lease_expires_at, limit=limit
+        claimed = await super().claim_runnable_of(
+            workflow_names, worker_id=worker_id, now=now, lease_expires_at=lease_expires_at, limit=limit
         )
         self.passes.append((limit, len(claimed)))
         return claimed

@@ -39,7 +39,7 @@ ROLES = (
     "TransactionManager",
     "WorkerRegistry",
 )
-OPTIONAL = ("HistoryBatchReader", "WakeAnnouncer", "WakeSource")
+OPTIONAL = ("ClaimsByWorkflow", "HistoryBatchReader", "InstanceBatchReader", "WakeAnnouncer", "WakeSource")
 
 
 def run_pyright(path: Path, tmp_path: Path) -> dict[str, Any]:

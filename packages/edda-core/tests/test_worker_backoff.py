@@ -65,14 +65,14 @@ class RefusingStorage(InMemoryStorage):
         self.refusing = False
         self.claims = 0
 
-    async def claim_runnable(self, **kwargs: Any) -> Any:
+    async def claim_runnable_of(self, workflow_names: Any, **kwargs: Any) -> Any:
         self.claims += 1
         if self.refusing:
             raise StorageUnavailableError("Cannot write to the test database (read-only)")
-        return await super().claim_runnable(**kwargs)
+        return await super().claim_runnable_of(workflow_names, **kwargs)
 
-    async def next_wake_at(self) -> datetime | None:
-        return datetime(2000, 1, 1, tzinfo=UTC) if self.refusing else await super().next_wake_at()
+    async def next_wake_at_of(self, workflow_names: Any) -> datetime | None:
+        return datetime(2000, 1, 1, tzinfo=UTC) if self.refusing else await super().next_wake_at_of(workflow_names)
 
 
 async def test_recovery_loop_waits_after_each_failed_pass(caplog: pytest.LogCaptureFixture) -> None:

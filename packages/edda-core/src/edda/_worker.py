@@ -32,11 +32,11 @@ from edda._hookcall import call_hook
 from edda._retention import delete_expired_instances
 from edda._run import RunState, StorageFault
 from edda._settings import AppSettings
-from edda._workflow import Workflow, get_workflow
+from edda._workflow import Workflow, get_workflow, workflow_names
 from edda.clock import Clock, IdSource
 from edda.exceptions import LeaseLostError, StorageUnavailableError
 from edda.retry import RetryPolicy
-from edda.storage.protocol import HistoryBatchReader, Storage, WakeAnnouncer, WakeSource
+from edda.storage.protocol import ClaimsByWorkflow, HistoryBatchReader, Storage, WakeAnnouncer, WakeSource
 from edda.storage.records import Fence, HistoryEvent, InstanceRecord, InstanceUpdate, StepCommit
 
 __all__ = ["Worker"]
@@ -47,6 +47,7 @@ logger = logging.getLogger("edda")
 _STARTED, _HERE, _NOT_CLAIMED, _RELEASED = "started", "running here", "not claimed", "released"
 _CLEANUP_EVERY_SECONDS = 3600
 _RUNS_AT_ONCE = 1000  # runs a worker takes on through wake-ups and recovery passes before the rest wait
+_RELEASED_STREAK = 1000  # instances of other services claimed and released in a row before passes slow down
 _RECOVERY_BACKOFF_CAP = 10.0  # seconds: the longest wait between failing recovery passes
 _FAULT = "Storage failed while running instance %s (%s: %s); it will be retried from its history in %.1f s."
 _UNEXPECTED = "Unexpected error while running instance %s; it will be resumed from its history"
@@ -96,6 +97,8 @@ class Worker:
         self._backlog: deque[tuple[str, bool]] = deque()  # woken, waiting for room (see _busy)
         self._resuming = 0  # resumes from wake-ups in flight (claim, then start)
         self._paused = False  # a recovery pass found no room
+        self._only_foreign = False  # the last passes claimed only instances this process had to release, again
+        self._released: set[str] = set()  # what passes claimed and released since one claimed something to run
         self._faults: dict[str, int] = {}  # consecutive storage faults per instance, for the retry backoff
         self._waiters: dict[str, list[asyncio.Future[None]]] = {}
         self._background: list[asyncio.Task[Any]] = []
@@ -464,15 +467,37 @@ class Worker:
             return False
         now = self.clock.now()
         limit = self._batch_size()
-        claimed = await self.storage.claim_runnable(
-            worker_id=self.worker_id, now=now, lease_expires_at=now + self.lease_for(None), limit=limit
-        )
-        self._adapt_batch(limit, len(claimed))
-        if len(claimed) < limit:
+        lease_expires_at = now + self.lease_for(None)
+        storage = self.storage
+        if isinstance(storage, ClaimsByWorkflow):  # only what this process can run: other services' stay untouched
+            claimed = await storage.claim_runnable_of(
+                workflow_names(), worker_id=self.worker_id, now=now, lease_expires_at=lease_expires_at, limit=limit
+            )
+        else:
+            claimed = await storage.claim_runnable(
+                worker_id=self.worker_id, now=now, lease_expires_at=lease_expires_at, limit=limit
+            )
+        self._note_foreign(claimed)
+        full = len(claimed) >= limit and not self._only_foreign
+        self._adapt_batch(limit, 0 if self._only_foreign else len(claimed))
+        if not full:
             await self._start_batch(claimed)
         else:  # more may be due (a burst of timers): claim the next batch while this one's histories load
             self.spawn_background(self._start_batch(claimed))
-        return len(claimed) >= limit
+        return full
+
+    def _note_foreign(self, claimed: list[InstanceRecord]) -> None:
+        """A storage that claims every workflow's instances (no :class:`ClaimsByWorkflow`): passes that claimed only
+        instances this process must release go on at once while they bring ones not seen yet (its own may be due
+        behind them); once they bring only those seen, the next pass waits for the recovery interval. Without
+        this, the released instances, still due, made every pass claim them again at once: a claim-release spin."""
+        if not claimed or any(get_workflow(r.workflow_name) is not None for r in claimed):
+            self._only_foreign = False
+            self._released.clear()
+            return
+        ids = {r.instance_id for r in claimed}
+        self._only_foreign = ids <= self._released or len(self._released) >= _RELEASED_STREAK
+        self._released |= ids
 
     async def _start_batch(self, claimed: list[InstanceRecord]) -> None:
         histories = await self._histories_of(claimed)
@@ -511,12 +536,19 @@ class Worker:
         delay = self.settings.recovery_interval
         if self._notifications and self.settings.notify_fallback_interval is not None:
             delay = self.settings.notify_fallback_interval
+        storage = self.storage
         try:
-            due = await self.storage.next_wake_at()
+            if isinstance(storage, ClaimsByWorkflow):
+                due = await storage.next_wake_at_of(workflow_names())
+            else:
+                due = await storage.next_wake_at()
         except Exception:
             return delay
         if due is not None:
-            delay = min(delay, max(0.0, (due - self.clock.now()).total_seconds()))
+            wait = (due - self.clock.now()).total_seconds()
+            if wait <= 0 and self._only_foreign:
+                return delay  # what is due is what the last pass had to release: another process's to run
+            delay = min(delay, max(0.0, wait))
         return delay
 
     async def _cleanup_loop(self) -> None:

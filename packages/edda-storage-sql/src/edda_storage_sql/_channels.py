@@ -16,7 +16,7 @@ channel (thousands of workflows waiting on one event type, each for its own even
 
 from __future__ import annotations
 
-from collections.abc import Generator, Sequence
+from collections.abc import Collection, Generator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -392,11 +392,23 @@ _NEXT_WAKE = Sql(
 )
 
 
-def next_wake_at(d: Dialect) -> Op[datetime | None]:
-    """``next_wake_at``: the earliest wake-up of an unfinished, unowned instance."""
+@lru_cache(maxsize=64)
+def _next_wake_sql(names: int | None) -> Sql:
+    if names is None:
+        return _NEXT_WAKE
+    return Sql(_NEXT_WAKE.text + " AND workflow_name IN (" + ", ".join(f":wn{i}" for i in range(names)) + ")")
+
+
+def next_wake_at(d: Dialect, workflow_names: Collection[str] | None = None) -> Op[datetime | None]:
+    """``next_wake_at``: the earliest wake-up of an unfinished, unowned instance; with ``workflow_names``,
+    ``next_wake_at_of`` (among their instances only; none: ``None``)."""
+    names = None if workflow_names is None else sorted(set(workflow_names))
+    params = {} if names is None else {f"wn{i}": name for i, name in enumerate(names)}
 
     def steps() -> Steps:
-        rows = yield Query(_NEXT_WAKE, {})
+        if names is not None and not names:
+            return None
+        rows = yield Query(_next_wake_sql(None if names is None else len(names)), params)
         return d.ts_out(rows[0][0]) if rows else None
 
     return Op(steps(), autocommit=True)

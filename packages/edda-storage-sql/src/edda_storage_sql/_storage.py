@@ -10,7 +10,7 @@ readers, or the server connection pool. Nothing here depends on which database i
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
@@ -20,7 +20,7 @@ from typing import Any
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from edda.exceptions import ConfigurationError
-from edda.storage.keys import check_commit, check_key, check_keys, check_text, clean_text
+from edda.storage.keys import check_commit, check_key, check_keys, check_text, clean_text, workflow_name_set
 from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ChannelMessageRecord,
@@ -369,6 +369,24 @@ class SQLAlchemyStorage:
             lambda: _leases.claim_runnable(self._dialect, worker_id, now, lease_expires_at, limit), urgent=True
         )
 
+    async def claim_runnable_of(
+        self,
+        workflow_names: Collection[str],
+        *,
+        worker_id: str,
+        now: datetime,
+        lease_expires_at: datetime,
+        limit: int,
+    ) -> list[InstanceRecord]:
+        """:meth:`claim_runnable`, of the instances of ``workflow_names`` only: another service's instances in the
+        same database are neither claimed nor changed."""
+        check_key(worker_id, "worker id")
+        names = workflow_name_set(workflow_names)
+        await self._executor.reap_dead_workers(now)
+        return await self._executor.write(
+            lambda: _leases.claim_runnable(self._dialect, worker_id, now, lease_expires_at, limit, names), urgent=True
+        )
+
     async def renew_leases(self, fences: list[Fence], *, lease_expires_at: datetime) -> set[str]:
         """Extend the leases still held as fenced; returns the renewed instance ids."""
         fences = list(fences)
@@ -426,6 +444,11 @@ class SQLAlchemyStorage:
     async def next_wake_at(self) -> datetime | None:
         """The earliest ``wake_at`` of an unfinished, unowned instance, or ``None``."""
         return await self._executor.read(lambda: _channels.next_wake_at(self._dialect), point=True, urgent=True)
+
+    async def next_wake_at_of(self, workflow_names: Collection[str]) -> datetime | None:
+        """:meth:`next_wake_at` among the instances of ``workflow_names`` only."""
+        names = workflow_name_set(workflow_names)
+        return await self._executor.read(lambda: _channels.next_wake_at(self._dialect, names), point=True, urgent=True)
 
     # -- outbox ------------------------------------------------------------------------------------------------------
 

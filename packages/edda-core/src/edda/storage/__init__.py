@@ -15,6 +15,7 @@ from edda.storage._registry import available_schemes, open_storage, register, re
 from edda.storage.memory import InMemoryStorage
 from edda.storage.protocol import (
     ChannelStore,
+    ClaimsByWorkflow,
     HistoryBatchReader,
     HistoryStore,
     InstanceBatchReader,
@@ -34,6 +35,7 @@ StorageProtocol = Storage  # 0.16's name of the storage interface (documented al
 
 __all__ = [
     "ChannelStore",
+    "ClaimsByWorkflow",
     "HistoryBatchReader",
     "InstanceBatchReader",
     "HistoryStore",

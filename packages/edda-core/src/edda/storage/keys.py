@@ -23,7 +23,7 @@ from collections.abc import Iterable
 from edda.exceptions import InvalidInputError
 from edda.storage.records import StepCommit
 
-__all__ = ["check_commit", "check_key", "check_keys", "check_text", "clean_text", "encodable"]
+__all__ = ["check_commit", "check_key", "check_keys", "check_text", "clean_text", "encodable", "workflow_name_set"]
 
 
 def _shown(value: str) -> str:
@@ -80,6 +80,20 @@ def check_keys(values: Iterable[str], what: str) -> None:
     """:func:`check_key` for each of ``values``."""
     for value in values:
         check_key(value, what)
+
+
+def workflow_name_set(workflow_names: Iterable[str]) -> frozenset[str]:
+    """The workflow names of a ``..._of`` call (:class:`~edda.storage.protocol.ClaimsByWorkflow`), each checked.
+
+    Raises:
+        TypeError: a lone string (it would be taken for its characters).
+        InvalidInputError: a bad name, named.
+    """
+    if isinstance(workflow_names, str):
+        raise TypeError(f"workflow_names must be a collection of names, not the string {workflow_names!r}")
+    names = frozenset(workflow_names)
+    check_keys(names, "workflow name")
+    return names
 
 
 def check_commit(commit: StepCommit) -> None:

@@ -12,14 +12,14 @@ side by side, so that a reader can check one role's behaviour against the others
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
 from edda.exceptions import ChannelModeConflictError, LeaseLostError, PayloadTooLargeError, SessionUnavailableError
-from edda.storage.keys import check_commit, check_key, check_text, clean_text, encodable
+from edda.storage.keys import check_commit, check_key, check_text, clean_text, encodable, workflow_name_set
 from edda.storage.protocol import Transaction
 from edda.storage.records import (
     ACTIVE_STATUSES,
@@ -615,10 +615,19 @@ class InMemoryStorage:
         return None
 
     async def next_wake_at(self) -> datetime | None:
+        return self._next_wake_at(None)
+
+    async def next_wake_at_of(self, workflow_names: Collection[str]) -> datetime | None:
+        return self._next_wake_at(workflow_name_set(workflow_names))
+
+    def _next_wake_at(self, names: frozenset[str] | None) -> datetime | None:
         due = [
             r["wake_at"]
             for r in self._instances.values()
-            if r["wake_at"] is not None and r["owner_id"] is None and r["status"] not in FINISHED_STATUSES
+            if r["wake_at"] is not None
+            and r["owner_id"] is None
+            and r["status"] not in FINISHED_STATUSES
+            and (names is None or r["workflow_name"] in names)
         ]
         return min(due) if due else None
 
@@ -658,13 +667,29 @@ class InMemoryStorage:
     async def claim_runnable(
         self, *, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
     ) -> list[InstanceRecord]:
+        return self._claim_runnable(None, worker_id, now, lease_expires_at, limit)
+
+    async def claim_runnable_of(
+        self,
+        workflow_names: Collection[str],
+        *,
+        worker_id: str,
+        now: datetime,
+        lease_expires_at: datetime,
+        limit: int,
+    ) -> list[InstanceRecord]:
+        return self._claim_runnable(workflow_name_set(workflow_names), worker_id, now, lease_expires_at, limit)
+
+    def _claim_runnable(
+        self, names: frozenset[str] | None, worker_id: str, now: datetime, lease_expires_at: datetime, limit: int
+    ) -> list[InstanceRecord]:
         check_key(worker_id, "worker id")
         claimed: list[InstanceRecord] = []
         candidates = sorted(self._instances.values(), key=lambda r: (r["wake_at"] or r["updated_at"], r["instance_id"]))
         for row in candidates:
             if len(claimed) >= limit:
                 break
-            if row["status"] in FINISHED_STATUSES:
+            if row["status"] in FINISHED_STATUSES or (names is not None and row["workflow_name"] not in names):
                 continue
             if row["owner_id"] is not None and row["lease_expires_at"] > now:
                 continue

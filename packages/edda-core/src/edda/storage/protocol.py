@@ -4,9 +4,9 @@ A backend is one object implementing every role below (:class:`Storage`). The en
 unit of work, :meth:`StepStore.commit_step`, which lets a backend batch or group-commit freely; reads are plain
 methods. ``edda.testing.storage`` checks a backend against these contracts, one mixin per role.
 
-Three optional capabilities sit beside the roles: :class:`HistoryBatchReader`, :class:`WakeSource` and
-:class:`WakeAnnouncer`. They are not part of :class:`Storage`; the engine uses one when the storage is an instance of
-it (they are ``runtime_checkable``) and otherwise does without.
+Optional capabilities sit beside the roles: :class:`HistoryBatchReader`, :class:`InstanceBatchReader`,
+:class:`ClaimsByWorkflow`, :class:`WakeSource` and :class:`WakeAnnouncer`. They are not part of :class:`Storage`; the
+engine uses one when the storage is an instance of it (they are ``runtime_checkable``) and otherwise does without.
 
 Why one ``commit_step`` rather than many small write methods: every engine write must be atomic with its fencing
 check and with the other writes of the same step (history + instance update + outbox). Passing the whole step as one
@@ -16,7 +16,7 @@ one writer connection and commit them together.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Collection, Sequence
 from contextlib import AbstractAsyncContextManager
 from datetime import datetime
 from typing import Any, Protocol, runtime_checkable
@@ -39,8 +39,10 @@ from edda.storage.records import (
 
 __all__ = [
     "ChannelStore",
+    "ClaimsByWorkflow",
     "HistoryBatchReader",
     "HistoryStore",
+    "InstanceBatchReader",
     "InstanceStore",
     "LeaseStore",
     "OutboxStore",
@@ -369,6 +371,37 @@ class InstanceBatchReader(Protocol):
     async def get_instances(self, instance_ids: Sequence[str]) -> dict[str, InstanceRecord]:
         """The instances of ``instance_ids``, by id, exactly as ``get_instance`` returns each; unknown ids are left
         out. Repeated ids are allowed; ``[]`` gives ``{}``."""
+        ...
+
+
+@runtime_checkable
+class ClaimsByWorkflow(Protocol):
+    """Claims only the instances of workflows the claiming process defines.
+
+    Several services may share one database, each defining its own workflows. Without this, a recovery pass claims
+    whatever is runnable, and a process must release the instances of workflows it does not define: while another
+    service's instances wait (its workers down, or busy), every pass of every other service claims and releases
+    them again, and a batch full of them looks like a backlog, so the next pass comes at once. With this, a pass
+    claims the instances a process can run and leaves the rest untouched, and a pass sleeps until the next wake-up
+    of its own workflows. Without it, the engine claims as before and stops the hot loop itself: a pass that
+    claimed only instances it had to release waits for the recovery interval.
+    """
+
+    async def claim_runnable_of(
+        self,
+        workflow_names: Collection[str],
+        *,
+        worker_id: str,
+        now: datetime,
+        lease_expires_at: datetime,
+        limit: int,
+    ) -> list[InstanceRecord]:
+        """:meth:`LeaseStore.claim_runnable`, of the instances whose ``workflow_name`` is in ``workflow_names`` only
+        (the same order, the same lease; the others are neither claimed nor changed). No names: nothing claimed."""
+        ...
+
+    async def next_wake_at_of(self, workflow_names: Collection[str]) -> datetime | None:
+        """:meth:`WorkerRegistry.next_wake_at`, among the instances of ``workflow_names`` only (none: ``None``)."""
         ...
 
 

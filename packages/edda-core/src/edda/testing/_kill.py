@@ -31,7 +31,7 @@ _RUN_WRITES = frozenset(
         "skip_outbox",
     }
 )
-_CLAIMS = frozenset({"claim_instance", "claim_runnable", "claim_outbox"})
+_CLAIMS = frozenset({"claim_instance", "claim_runnable", "claim_runnable_of", "claim_outbox"})
 _POLLS = frozenset({"renew_leases", "release_foreign_leases", "cleanup_messages"})
 
 

@@ -1,5 +1,5 @@
 """Conformance tests for the optional capabilities of :mod:`edda.storage.protocol`: :class:`HistoryBatchReader`,
-:class:`WakeSource` and :class:`WakeAnnouncer`.
+:class:`InstanceBatchReader`, :class:`ClaimsByWorkflow`, :class:`WakeSource` and :class:`WakeAnnouncer`.
 
 A storage that does not implement one (``isinstance`` is false) has its tests skipped, saying which.
 """
@@ -7,13 +7,14 @@ A storage that does not implement one (``isinstance`` is false) has its tests sk
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 from typing import Any
 
 import pytest
 
-from edda.storage.protocol import HistoryBatchReader, InstanceBatchReader, WakeAnnouncer, WakeSource
+from edda.storage.protocol import ClaimsByWorkflow, HistoryBatchReader, InstanceBatchReader, WakeAnnouncer, WakeSource
 from edda.storage.records import InstanceUpdate
-from edda.testing.storage._helpers import completed, new_instance, step
+from edda.testing.storage._helpers import OTHER, T0, completed, new_instance, step
 
 __all__ = ["OptionalCapabilitiesConformance"]
 
@@ -61,6 +62,68 @@ class OptionalCapabilitiesConformance:
             assert got[iid] == await storage.get_instance(iid)
         assert got["i-2"].status == "completed" and got["i-2"].output_data == {"r": 2}
         assert await storage.get_instances([]) == {}
+
+    # -- ClaimsByWorkflow ----------------------------------------------------------------------------------------
+
+    async def _two_services(self, storage: Any) -> None:
+        """Runnable instances of two workflows (one lease lapsed, one due timer each), and a later timer of each."""
+        for name in ("orders", "billing"):
+            await storage.create_instance(new_instance(f"{name}-lapsed", name=name, lease=1))
+            for which, due in (("due", 5), ("later", 3600)):
+                iid = f"{name}-{which}"
+                await storage.create_instance(new_instance(iid, name=name))
+                wake = InstanceUpdate(
+                    status="waiting_for_timer", wake_at=T0 + timedelta(seconds=due), release_lease=True
+                )
+                await storage.commit_step(step(iid, update=wake))
+
+    async def test_claim_runnable_of_claims_only_the_named_workflows(self, storage: Any) -> None:
+        _skip_unless(storage, ClaimsByWorkflow, "claim_runnable_of")
+        await self._two_services(storage)
+        now = T0 + timedelta(seconds=10)
+        before = {iid: await storage.get_instance(iid) for iid in ("billing-lapsed", "billing-due")}
+        claimed = await storage.claim_runnable_of(
+            ["orders"], worker_id=OTHER, now=now, lease_expires_at=now + timedelta(seconds=30), limit=10
+        )
+        assert sorted(c.instance_id for c in claimed) == ["orders-due", "orders-lapsed"]
+        assert all(c.owner_id == OTHER and c.workflow_name == "orders" for c in claimed)
+        for iid, record in before.items():  # the other workflow's instances: neither claimed nor changed
+            assert await storage.get_instance(iid) == record
+        assert (
+            await storage.claim_runnable_of(  # what is claimed stays claimed; nothing named: nothing claimed
+                ["orders"], worker_id=OTHER, now=now, lease_expires_at=now, limit=10
+            )
+            == []
+        )
+        assert await storage.claim_runnable_of([], worker_id=OTHER, now=now, lease_expires_at=now, limit=10) == []
+        both = await storage.claim_runnable_of(
+            {"billing", "unknown"}, worker_id=OTHER, now=now, lease_expires_at=now + timedelta(seconds=30), limit=1
+        )
+        assert [c.instance_id for c in both] == ["billing-lapsed"]  # the limit, in claim_runnable's order
+        assert (await storage.get_instance("billing-due")).owner_id is None
+
+    async def test_next_wake_at_of_looks_at_the_named_workflows_only(self, storage: Any) -> None:
+        _skip_unless(storage, ClaimsByWorkflow, "next_wake_at_of")
+        await self._two_services(storage)
+        assert await storage.next_wake_at_of(["orders", "billing"]) == T0 + timedelta(seconds=5)
+        assert await storage.next_wake_at_of(["orders"]) == T0 + timedelta(seconds=5)
+        assert await storage.next_wake_at_of(["unknown"]) is None
+        assert await storage.next_wake_at_of([]) is None
+        now = T0 + timedelta(seconds=10)
+        await storage.claim_runnable_of(
+            ["orders"], worker_id=OTHER, now=now, lease_expires_at=now + timedelta(seconds=30), limit=10
+        )
+        assert await storage.next_wake_at_of(["orders"]) == T0 + timedelta(seconds=3600)  # the due one is owned
+        assert await storage.next_wake_at_of(["billing"]) == T0 + timedelta(seconds=5)
+        assert await storage.next_wake_at() == T0 + timedelta(seconds=5)
+
+    async def test_a_lone_string_of_names_is_refused(self, storage: Any) -> None:
+        _skip_unless(storage, ClaimsByWorkflow, "claim_runnable_of")
+        await self._two_services(storage)
+        with pytest.raises(TypeError, match="collection of names"):
+            await storage.claim_runnable_of("orders", worker_id=OTHER, now=T0, lease_expires_at=T0, limit=10)
+        with pytest.raises(TypeError, match="collection of names"):
+            await storage.next_wake_at_of("orders")
 
     # -- WakeSource ---------------------------------------------------------------------------------------------
 
