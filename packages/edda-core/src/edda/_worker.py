@@ -496,7 +496,10 @@ class Worker:
             self._released.clear()
             return
         ids = {r.instance_id for r in claimed}
-        self._only_foreign = ids <= self._released or len(self._released) >= _RELEASED_STREAK
+        if len(self._released) >= _RELEASED_STREAK:  # enough gone through at once: one pass an interval from now on
+            self._only_foreign = True
+            return
+        self._only_foreign = ids <= self._released
         self._released |= ids
 
     async def _start_batch(self, claimed: list[InstanceRecord]) -> None:
