@@ -9,6 +9,10 @@ each a write, for as long as the other service's instances waited).
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -117,3 +121,62 @@ async def test_without_the_capability_passes_that_only_release_do_not_spin(tmp_p
         assert all(r.status in ("running", "waiting_for_timer") and r.owner_id is None for r in records.values())
     finally:
         await inner.close()
+
+
+SERVICE_WORKER = Path(__file__).with_name("service_worker.py")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def service(db_url: str, name: str, count: int) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.Popen(
+        [sys.executable, str(SERVICE_WORKER), db_url, name, str(count)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+async def epochs_of(db_url: str, ids: list[str]) -> dict[str, tuple[int, str]]:
+    storage = open_storage(db_url)
+    await storage.initialize()
+    try:
+        return {iid: (r.lease_epoch, r.status) for iid, r in (await storage.get_instances(ids)).items()}
+    finally:
+        await storage.close()
+
+
+@pytest.mark.parametrize("kind", ["postgresql", "mysql"])
+async def test_two_service_processes_on_one_database_each_run_only_their_own(kind: str, tmp_path: Path) -> None:
+    """The billing service's worker is SIGKILLed with 15 instances in their 1 s sleep; while they come due, the orders
+    service's worker runs its own 15 and never claims one of billing's. A new billing worker then finishes them."""
+    count = 15
+    billing_ids = [f"billing-{n}" for n in range(count)]
+    async with temporary_database(kind, tmp_path) as db_url:
+        storage = open_storage(db_url)
+        await storage.initialize()  # the schema, before two processes race to create it
+        await storage.close()
+        billing = service(db_url, "billing", count)
+        assert billing.stdout is not None
+        assert await asyncio.to_thread(billing.stdout.readline) == "started\n"
+        for _ in range(100):  # every billing instance in its sleep: the first activity done, the timer stored
+            if all(s == "waiting_for_timer" for _e, s in (await epochs_of(db_url, billing_ids)).values()):
+                break
+            await asyncio.sleep(0.05)
+        billing.kill()
+        billing.communicate(timeout=30)
+        left = await epochs_of(db_url, billing_ids)
+        assert all(s == "waiting_for_timer" for _e, s in left.values()), left
+
+        orders = await asyncio.to_thread(service(db_url, "orders", count).communicate, timeout=90)
+        out, err = orders
+        results = json.loads(out.strip().splitlines()[-1])
+        assert sorted(results) == sorted(f"orders-{n}" for n in range(count)), err[-2000:]
+        assert "does not define" not in err, err[-2000:]  # it never claimed (and released) a billing instance
+        assert await epochs_of(db_url, billing_ids) == left  # due all along, and not one claimed by orders
+
+        again = await asyncio.to_thread(service(db_url, "billing", 0).communicate, timeout=90)
+        finished = json.loads(again[0].strip().splitlines()[-1])
+        assert sorted(finished) == sorted(billing_ids), again[1][-2000:]
+        assert all(r[1].endswith(f"after {iid.split('-')[1]}") for iid, r in finished.items())
