@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -59,8 +60,13 @@ async def test_wrong_database_name_is_unavailable() -> None:
     await storage.close()
 
 
-def _new(iid: str) -> NewInstance:
-    return NewInstance(iid, "wf", {}, "w", T0, T0 + timedelta(seconds=60))
+async def _new(storage: SQLAlchemyStorage, name: str) -> str:
+    """Create an instance held by worker ``w`` (epoch 1) and return its id: unique in the session's shared database,
+    its lease live for good, so that nothing else on that database can hold or claim it between the test's writes."""
+    iid = f"{name}-{uuid.uuid4().hex[:8]}"
+    record, created = await storage.create_instance(NewInstance(iid, "wf", {}, "w", T0, T0 + timedelta(days=365 * 100)))
+    assert created and record.owner_id == "w" and record.lease_epoch == 1
+    return iid
 
 
 def _kill_connections(dialect: str, database: str) -> int:
@@ -95,31 +101,31 @@ def _kill_connections(dialect: str, database: str) -> int:
 
 
 async def _survives_killed_connections(storage: SQLAlchemyStorage, dialect: str, database: str) -> None:
-    await storage.create_instance(_new("a"))
+    a = await _new(storage, "a")
     # open several pooled connections, all recently used
-    await asyncio.gather(*(storage.get_instance("a") for _ in range(4)))
+    await asyncio.gather(*(storage.get_instance(a) for _ in range(4)))
     assert _kill_connections(dialect, database) >= 1
     await asyncio.sleep(0.2)
     # a read either reconnects transparently or reports the storage unavailable, never anything else
     try:
-        assert (await storage.get_instance("a")) is not None
+        assert (await storage.get_instance(a)) is not None
     except StorageUnavailableError:
         pass
     _kill_connections(dialect, database)
     await asyncio.sleep(0.2)
     try:  # a write on a dead connection is not retried blindly (its outcome may be unknown): it may raise this
-        await storage.commit_step(StepCommit(Fence("a", "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
+        await storage.commit_step(StepCommit(Fence(a, "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
     except StorageUnavailableError:
         pass
     # afterwards everything works again
-    for n in range(5):
-        await storage.create_instance(_new(f"b{n}"))
-        assert await storage.get_instance(f"b{n}") is not None
+    bs = [await _new(storage, f"b{n}") for n in range(5)]
+    for b in bs:
+        assert await storage.get_instance(b) is not None
     async with storage.transaction() as tx:
         await storage.commit_step(
-            StepCommit(Fence("b0", "w", 1), T0, history=(NewHistoryEvent("y:1", "T", {}),)), tx=tx
+            StepCommit(Fence(bs[0], "w", 1), T0, history=(NewHistoryEvent("y:1", "T", {}),)), tx=tx
         )
-    assert [h.activity_id for h in await storage.get_history("b0")] == ["y:1"]
+    assert [h.activity_id for h in await storage.get_history(bs[0])] == ["y:1"]
 
 
 @pytest.mark.postgres
@@ -138,13 +144,13 @@ async def test_mysql_recovers_after_kill(mysql_storage: SQLAlchemyStorage, mysql
 async def test_write_on_killed_connection_raises_storage_unavailable(postgres_database: str) -> None:
     storage = SQLAlchemyStorage(postgres_database, pool_size=1, max_overflow=0)
     await storage.initialize()
-    await storage.create_instance(_new("k"))
+    k = await _new(storage, "k")
     _kill_connections("postgresql", make_url(postgres_database).database or "")
     await asyncio.sleep(0.2)
     with pytest.raises(StorageUnavailableError, match="PostgreSQL"):
-        await storage.commit_step(StepCommit(Fence("k", "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
-    await storage.commit_step(StepCommit(Fence("k", "w", 1), T0, history=(NewHistoryEvent("x:2", "T", {}),)))
-    assert [h.activity_id for h in await storage.get_history("k")] == ["x:2"]
+        await storage.commit_step(StepCommit(Fence(k, "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
+    await storage.commit_step(StepCommit(Fence(k, "w", 1), T0, history=(NewHistoryEvent("x:2", "T", {}),)))
+    assert [h.activity_id for h in await storage.get_history(k)] == ["x:2"]
     await storage.close()
 
 
@@ -152,13 +158,13 @@ async def test_write_on_killed_connection_raises_storage_unavailable(postgres_da
 async def test_mysql_write_on_killed_connection_raises_storage_unavailable(mysql_database: str) -> None:
     storage = SQLAlchemyStorage(mysql_database, pool_size=1, max_overflow=0)
     await storage.initialize()
-    await storage.create_instance(_new("k"))
+    k = await _new(storage, "k")
     _kill_connections("mysql", make_url(mysql_database).database or "")
     await asyncio.sleep(0.2)
     with pytest.raises(StorageUnavailableError, match="MySQL"):
-        await storage.commit_step(StepCommit(Fence("k", "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
-    await storage.commit_step(StepCommit(Fence("k", "w", 1), T0, history=(NewHistoryEvent("x:2", "T", {}),)))
-    assert [h.activity_id for h in await storage.get_history("k")] == ["x:2"]
+        await storage.commit_step(StepCommit(Fence(k, "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
+    await storage.commit_step(StepCommit(Fence(k, "w", 1), T0, history=(NewHistoryEvent("x:2", "T", {}),)))
+    assert [h.activity_id for h in await storage.get_history(k)] == ["x:2"]
     await storage.close()
 
 
@@ -171,8 +177,8 @@ async def test_idle_connections_are_pinged_after_a_pause(
     monkeypatch.setattr(_pool, "IDLE_PING_S", 0.05)
     storage = SQLAlchemyStorage(postgres_database, pool_size=1, max_overflow=0)
     await storage.initialize()
-    await storage.create_instance(_new("p"))
+    p = await _new(storage, "p")
     _kill_connections("postgresql", make_url(postgres_database).database or "")
     await asyncio.sleep(0.2)  # idle long enough: the checkout pings, finds it dead and reconnects
-    await storage.commit_step(StepCommit(Fence("p", "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
+    await storage.commit_step(StepCommit(Fence(p, "w", 1), T0, history=(NewHistoryEvent("x:1", "T", {}),)))
     await storage.close()
