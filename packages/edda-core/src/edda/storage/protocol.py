@@ -382,9 +382,10 @@ class ClaimsByWorkflow(Protocol):
     whatever is runnable, and a process must release the instances of workflows it does not define: while another
     service's instances wait (its workers down, or busy), every pass of every other service claims and releases
     them again, and a batch full of them looks like a backlog, so the next pass comes at once. With this, a pass
-    claims the instances a process can run and leaves the rest untouched, and a pass sleeps until the next wake-up
-    of its own workflows. Without it, the engine claims as before and stops the hot loop itself: a pass that
-    claimed only instances it had to release waits for the recovery interval.
+    claims the instances a process can run and leaves the rest untouched, and the worker sleeps until the next
+    wake-up of its own workflows. Without it, the engine claims as before and keeps the loop from spinning itself:
+    once passes bring only instances it had to release and has seen before, the next waits for the recovery
+    interval (so its own due instances may wait behind the others' for a few intervals).
     """
 
     async def claim_runnable_of(
