@@ -185,23 +185,16 @@ class Workflow:
 
 
 _workflows: dict[str, Workflow] = {}
-_names: frozenset[str] = frozenset()  # the keys of _workflows, kept for every recovery pass's claim
 
 
 def register_workflow(wf: Workflow) -> None:
     """Make ``wf`` findable by name (a later definition under the same name replaces the earlier: redeploying)."""
-    global _names
     _workflows[wf.name] = wf
-    if wf.name not in _names:
-        _names = _names | {wf.name}
 
 
 def workflow_names() -> frozenset[str]:
     """The names of every workflow registered in this process (the instances its workers can run)."""
-    global _names
-    if len(_names) != len(_workflows):  # one was removed from the registry behind register_workflow's back
-        _names = frozenset(_workflows)
-    return _names
+    return frozenset(_workflows)
 
 
 def get_workflow(name: str) -> Workflow | None:

@@ -26,7 +26,7 @@ from edda.exceptions import ChannelModeConflictError
 from edda.storage.records import FINISHED_STATUSES, WAITING_STATUSES, ChannelMessageRecord, NewMessage, Subscribe
 from edda_storage_sql._codec import PayloadGuard, decode_json, encode_json
 from edda_storage_sql._dialects import Dialect, to_utc
-from edda_storage_sql._rows import MESSAGE_COLUMNS, message_from_row
+from edda_storage_sql._rows import MESSAGE_COLUMNS, message_from_row, workflow_name_filter, workflow_name_params
 from edda_storage_sql._sql import Execute, Op, Query, Sql, Statement
 
 __all__ = [
@@ -394,21 +394,18 @@ _NEXT_WAKE = Sql(
 
 @lru_cache(maxsize=64)
 def _next_wake_sql(names: int | None) -> Sql:
-    if names is None:
-        return _NEXT_WAKE
-    return Sql(_NEXT_WAKE.text + " AND workflow_name IN (" + ", ".join(f":wn{i}" for i in range(names)) + ")")
+    return _NEXT_WAKE if names is None else Sql(_NEXT_WAKE.text + workflow_name_filter(names))
 
 
 def next_wake_at(d: Dialect, workflow_names: Collection[str] | None = None) -> Op[datetime | None]:
     """``next_wake_at``: the earliest wake-up of an unfinished, unowned instance; with ``workflow_names``,
     ``next_wake_at_of`` (among their instances only; none: ``None``)."""
-    names = None if workflow_names is None else sorted(set(workflow_names))
-    params = {} if names is None else {f"wn{i}": name for i, name in enumerate(names)}
+    count, params = workflow_name_params(workflow_names)
 
     def steps() -> Steps:
-        if names is not None and not names:
+        if count == 0:
             return None
-        rows = yield Query(_next_wake_sql(None if names is None else len(names)), params)
+        rows = yield Query(_next_wake_sql(count), params)
         return d.ts_out(rows[0][0]) if rows else None
 
     return Op(steps(), autocommit=True)

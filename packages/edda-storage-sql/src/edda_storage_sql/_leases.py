@@ -15,7 +15,7 @@ from typing import Any
 
 from edda.storage.records import ACTIVE_STATUSES, FINISHED_STATUSES, Fence, InstanceRecord
 from edda_storage_sql._dialects import Dialect, to_utc
-from edda_storage_sql._rows import INSTANCE_COLUMNS, instance_from_row
+from edda_storage_sql._rows import INSTANCE_COLUMNS, instance_from_row, workflow_name_filter, workflow_name_params
 from edda_storage_sql._sql import Execute, Op, Query, Sql, Statement
 
 __all__ = ["claim_instance", "claim_runnable", "release_foreign_leases", "renew_leases"]
@@ -113,18 +113,11 @@ def _claim_in_sql(count: int) -> Sql:
     return Sql(f"UPDATE edda_instances SET {_CLAIM_SET} WHERE instance_id IN ({ids})")
 
 
-def _of_names(count: int | None) -> str:
-    """The filter of :meth:`claim_runnable_of`'s workflow names (bound as ``:wn0``, ``:wn1``...), or none."""
-    if count is None:
-        return ""
-    return " AND workflow_name IN (" + ", ".join(f":wn{i}" for i in range(count)) + ")"
-
-
 @lru_cache(maxsize=64)
 def _claim_runnable_sql(lock_suffix: str, names: int | None) -> Sql:
     return Sql(
         f"UPDATE edda_instances SET {_CLAIM_SET} WHERE instance_id IN (SELECT instance_id FROM edda_instances "
-        f"WHERE {_RUNNABLE}{_of_names(names)} ORDER BY COALESCE(wake_at, updated_at), instance_id "
+        f"WHERE {_RUNNABLE}{workflow_name_filter(names)} ORDER BY COALESCE(wake_at, updated_at), instance_id "
         f"LIMIT :limit{lock_suffix}) RETURNING {INSTANCE_COLUMNS}"
     )
 
@@ -139,7 +132,7 @@ _NOT_DUE = "(wake_at IS NULL OR wake_at > :now)"
 
 @lru_cache(maxsize=64)
 def _sqlite_claim_runnable_sql(names: int | None) -> Sql:
-    of = _of_names(names)
+    of = workflow_name_filter(names)
     candidates = (
         f"SELECT * FROM (SELECT instance_id, wake_at AS due FROM edda_instances WHERE wake_at <= :now "
         f"AND status NOT IN {_FINISHED} AND {_FREE}{of} ORDER BY wake_at LIMIT :limit) AS due_by_time "
@@ -158,7 +151,7 @@ def _sqlite_claim_runnable_sql(names: int | None) -> Sql:
 @lru_cache(maxsize=64)
 def _select_runnable_for_update_sql(names: int | None) -> Sql:
     return Sql(
-        f"SELECT {INSTANCE_COLUMNS} FROM edda_instances WHERE {_RUNNABLE}{_of_names(names)} "
+        f"SELECT {INSTANCE_COLUMNS} FROM edda_instances WHERE {_RUNNABLE}{workflow_name_filter(names)} "
         "ORDER BY COALESCE(wake_at, updated_at), instance_id LIMIT :limit FOR UPDATE SKIP LOCKED"
     )
 
@@ -178,10 +171,8 @@ def claim_runnable(
         "lease_expires_at": d.ts_in(lease_expires_at),
         "limit": int(limit),
     }
-    names = None if workflow_names is None else sorted(set(workflow_names))
-    if names is not None:
-        params.update({f"wn{i}": name for i, name in enumerate(names)})
-    count = None if names is None else len(names)
+    count, names = workflow_name_params(workflow_names)
+    params.update(names)
     nothing = limit <= 0 or count == 0
 
     def order(records: list[InstanceRecord]) -> list[InstanceRecord]:

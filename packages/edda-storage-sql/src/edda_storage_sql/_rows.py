@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import Any
 
 from edda.storage.records import ChannelMessageRecord, HistoryEvent, InstanceRecord, OutboxEvent
@@ -18,7 +18,27 @@ __all__ = [
     "instance_from_row",
     "message_from_row",
     "outbox_from_row",
+    "workflow_name_filter",
+    "workflow_name_params",
 ]
+
+
+def workflow_name_params(workflow_names: Collection[str] | None) -> tuple[int | None, dict[str, str]]:
+    """The names of a ``ClaimsByWorkflow`` call as parameters ``wn0``, ``wn1``... (sorted, so that one set of names
+    always binds alike), and how many: ``None`` and no parameters for a call without names."""
+    if workflow_names is None:
+        return None, {}
+    names = sorted(workflow_names)
+    return len(names), {f"wn{i}": name for i, name in enumerate(names)}
+
+
+def workflow_name_filter(count: int | None) -> str:
+    """`` AND workflow_name IN (:wn0, ...)`` for ``count`` names bound by :func:`workflow_name_params`; ``""`` for
+    ``None``."""
+    if count is None:
+        return ""
+    return " AND workflow_name IN (" + ", ".join(f":wn{i}" for i in range(count)) + ")"
+
 
 INSTANCE_COLUMNS = (
     "instance_id, workflow_name, status, input_data, created_at, updated_at, output_data, output_bytes, error, "
